@@ -1,0 +1,307 @@
+"""Typed, frozen configuration loaded from YAML.
+
+A configuration is a tree of frozen dataclasses (:class:`Config` at the root). YAML files
+in ``configs/`` give values for any subset of the fields; everything left out keeps its
+default. Loading is strict: an unknown key, a value of the wrong type or a value out of
+range raises :class:`ConfigError` naming the file and the dotted key, e.g.::
+
+    configs/quick.yaml: unknown key 'train.stpes' (did you mean 'steps'?)
+
+Command-line flags override file values through :func:`override` with dotted keys
+(``--set train.steps=200``), validated the same way.
+
+Each field may carry ``metadata={"min": a, "max": b, "choices": (...)}``; ``help`` in the
+metadata documents the field and is shown by ``fishseg config --show``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type or out of range."""
+
+
+def _f(default: Any, help: str = "", **meta: Any) -> Any:
+    """A dataclass field with a default, a help text and validation metadata."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The synthetic discard-belt generator (``fishseg synth``)."""
+
+    width: int = _f(1280, "frame width in pixels", min=64, max=7680)
+    height: int = _f(720, "frame height in pixels", min=64, max=4320)
+    fps: float = _f(25.0, "frames per second of the video", min=1.0, max=240.0)
+    belt_speed: float = _f(0.012, "belt speed in frame widths per frame", min=0.0, max=0.2)
+    fish_density: float = _f(9.0, "mean number of fish in view", min=0.0, max=100.0)
+    min_length: float = _f(0.07, "smallest fish length, fraction of frame width", min=0.01, max=1.0)
+    max_length: float = _f(0.5, "largest fish length, fraction of frame width", min=0.01, max=1.0)
+    clump_prob: float = _f(0.45, "chance that a fish arrives in a clump of 2-5", min=0.0, max=1.0)
+    flatfish_prob: float = _f(0.3, "share of flatfish among the fish", min=0.0, max=1.0)
+    occluder_prob: float = _f(0.04, "chance per frame that a hand or tool enters", min=0.0, max=1.0)
+    flicker: float = _f(0.06, "amplitude of fluorescent flicker (relative)", min=0.0, max=1.0)
+    noise_sigma: float = _f(3.0, "sensor noise std in grey levels", min=0.0, max=50.0)
+    motion_blur: bool = _f(True, "blur along the belt direction")
+    crf: int = _f(28, "H.264 constant rate factor of the written video", min=0, max=51)
+
+
+@dataclass(frozen=True)
+class TargetsConfig:
+    """Target maps derived from instance labels."""
+
+    edge_width: int = _f(2, "edge thickness in pixels (each side of a boundary)", min=1, max=16)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The N^4-Fields network and its patch geometry."""
+
+    features: tuple[int, ...] = _f((32, 64, 256), "channels of conv1, conv2 and the FC (5x5) layer")
+    code_dim: int = _f(16, "codeword dimension (PCA components of the target patches)", min=1, max=512)
+    dropout: float = _f(0.5, "dropout after the FC layer", min=0.0, max=0.95)
+    input_patch: int = _f(34, "input patch side", choices=(34,))
+    target_patch: int = _f(16, "target (annotation) patch side", choices=(16,))
+    stride: int = _f(4, "output grid stride of the dense network", choices=(4,))
+    processing_width: int = _f(640, "frames are resized to this width before the network", min=64, max=7680)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training of the network (``fishseg train``)."""
+
+    seed: int = _f(0, "random seed: the same seed gives the same model", min=0)
+    steps: int = _f(6000, "optimisation steps", min=1)
+    batch_size: int = _f(256, "patches per step", min=1)
+    learning_rate: float = _f(1e-3, "peak learning rate (Adam, warmup + cosine decay)", min=0.0)
+    warmup_steps: int = _f(200, "linear warmup steps", min=0)
+    weight_decay: float = _f(1e-4, "decoupled weight decay (AdamW)", min=0.0)
+    val_fraction: float = _f(0.15, "share of the frames held out for validation", min=0.0, max=0.9)
+    eval_every: int = _f(250, "steps between validation passes", min=1)
+    patches_per_image: int = _f(2000, "patches sampled from each training frame", min=1)
+    balance: tuple[float, ...] = _f((0.3, 0.3, 0.4), "sampling shares of belt, fish interior, edge")
+    augment: bool = _f(True, "flips, rotations, photometric jitter, blur and noise")
+    max_frames: int = _f(0, "use at most this many frames (0 = all)", min=0)
+
+
+@dataclass(frozen=True)
+class DictionaryConfig:
+    """The learned dictionary (keys = codewords, values = target patches)."""
+
+    size: int = _f(4096, "K, number of dictionary entries after k-means", min=1, max=65536)
+    samples: int = _f(60000, "training patches whose codewords seed the dictionary", min=1)
+    kmeans_iters: int = _f(20, "k-means iterations", min=1, max=1000)
+    chunk: int = _f(4096, "query rows per chunk of the nearest-neighbour search", min=1)
+
+
+@dataclass(frozen=True)
+class SeparateConfig:
+    """From fg/edge maps to instances: markers and seeded watershed."""
+
+    fg_threshold: float = _f(0.5, "foreground: fg above this", min=0.0, max=1.0)
+    core_fg: float = _f(0.7, "marker cores: fg above this ...", min=0.0, max=1.0)
+    core_edge: float = _f(0.3, "... and edge below this", min=0.0, max=1.0)
+    min_marker_area: int = _f(20, "markers smaller than this (pixels) are dropped", min=0)
+    min_area: int = _f(60, "fragments smaller than this (pixels) are removed", min=0)
+    edge_weight: float = _f(1.0, "elevation = edge_weight*edge + (1-edge_weight)*(1-fg)", min=0.0, max=1.0)
+    connectivity: int = _f(1, "watershed connectivity: 1 (4-neighbours) or 2 (8)", choices=(1, 2))
+    backend: str = _f("auto", "watershed backend", choices=("auto", "jax", "skimage"))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    targets: TargetsConfig = field(default_factory=TargetsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    dictionary: DictionaryConfig = field(default_factory=DictionaryConfig)
+    separate: SeparateConfig = field(default_factory=SeparateConfig)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it in canonical form."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: '{key}' may not be null")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: '{key}' must be a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(_coerce(v, item, f"{key}[{i}]", where) for i, v in enumerate(value))
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: '{key}' has unsupported type {_type_name(tp)}")
+
+
+def _check_range(value: Any, f: dataclasses.Field, key: str, where: str) -> None:
+    meta = f.metadata
+    vals = value if isinstance(value, tuple) else (value,)
+    for v in vals:
+        if v is None:
+            continue
+        if "min" in meta and v < meta["min"]:
+            raise ConfigError(f"{where}: '{key}' = {value!r} is below the minimum {meta['min']}")
+        if "max" in meta and v > meta["max"]:
+            raise ConfigError(f"{where}: '{key}' = {value!r} is above the maximum {meta['max']}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{where}: '{key}' = {value!r} is not one of {list(meta['choices'])}")
+
+
+def _unknown(key: str, prefix: str, known: list[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+    return ConfigError(f"{where}: unknown key '{prefix}{key}'{hint}")
+
+
+def _build(cls: type, data: Any, prefix: str, where: str, base: Any = None) -> Any:
+    """Build dataclass ``cls`` from a mapping, starting from ``base`` (or the defaults)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {data!r}")
+    base = base if base is not None else cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    changes = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or key not in fields:
+            raise _unknown(str(key), prefix, list(fields), where)
+        tp = hints[key]
+        dotted = prefix + key
+        if dataclasses.is_dataclass(tp):
+            changes[key] = _build(tp, value if value is not None else {}, dotted + ".", where,
+                                  getattr(base, key))
+        else:
+            v = _coerce(value, tp, dotted, where)
+            _check_range(v, fields[key], dotted, where)
+            changes[key] = v
+    return dataclasses.replace(base, **changes)
+
+
+def _validate(cfg: Config, where: str) -> Config:
+    """Checks that involve more than one field."""
+    s = cfg.synth
+    if s.min_length > s.max_length:
+        raise ConfigError(f"{where}: 'synth.min_length' ({s.min_length}) exceeds 'synth.max_length' ({s.max_length})")
+    if len(cfg.model.features) != 3:
+        raise ConfigError(f"{where}: 'model.features' must list 3 channel counts, got {list(cfg.model.features)}")
+    if len(cfg.train.balance) != 3 or abs(sum(cfg.train.balance) - 1.0) > 1e-6:
+        raise ConfigError(f"{where}: 'train.balance' must be 3 shares summing to 1, got {list(cfg.train.balance)}")
+    return cfg
+
+
+def from_dict(data: dict | None, where: str = "<dict>", base: Config | None = None) -> Config:
+    """Build a :class:`Config` from a nested mapping.
+
+    Args:
+        data: nested mapping of section -> key -> value; missing keys keep ``base``'s values.
+        where: name used in error messages (usually the file path).
+        base: starting configuration (default: all defaults).
+
+    Raises:
+        ConfigError: on an unknown key, a wrong type or a value out of range.
+    """
+    return _validate(_build(Config, data or {}, "", where, base), where)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a YAML configuration file (``None`` gives the defaults).
+
+    Raises:
+        ConfigError: the file is missing, is not valid YAML, or holds a bad key or value.
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file ({e.strerror or e})") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    return from_dict(data, str(path))
+
+
+def override(cfg: Config, assignments: list[str], where: str = "command line") -> Config:
+    """Apply ``section.key=value`` overrides (values parsed as YAML scalars/lists).
+
+    Raises:
+        ConfigError: malformed assignment, unknown key, wrong type or out of range.
+    """
+    data: dict = {}
+    for a in assignments:
+        if "=" not in a:
+            raise ConfigError(f"{where}: override '{a}' must look like section.key=value")
+        key, _, raw = a.partition("=")
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{where}: value of '{key}' is not valid: {e}") from e
+        node = data
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: '{key}' conflicts with an earlier override")
+        node[parts[-1]] = value
+    return from_dict(data, where, base=cfg)
+
+
+def to_dict(cfg: Any) -> dict:
+    """The configuration as plain nested dicts/lists (YAML/JSON serialisable)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            out[f.name] = to_dict(v)
+        elif isinstance(v, tuple):
+            out[f.name] = list(v)
+        else:
+            out[f.name] = v
+    return out
