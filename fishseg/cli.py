@@ -1,0 +1,131 @@
+"""The ``fishseg`` command: argument parsing only; all work is done by library functions.
+
+Subcommands::
+
+    fishseg synth OUT [--frames N | --stills N] [--seed S] [--width W --height H]
+    fishseg train --data DIR [--data DIR ...] --out MODEL.fishseg [--config FILE]
+    fishseg demo [--out DIR]
+    fishseg config [--config FILE] [--set KEY=VALUE ...]
+
+Every subcommand that reads a configuration takes ``--config FILE`` (YAML, see
+``configs/``) and ``--set section.key=value`` overrides (repeatable); dedicated flags such
+as ``--width`` win over both. A user error (bad file, bad key, bad input) prints one line
+naming the file/key and exits with status 2; ``--debug`` shows the full traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from fishseg import __version__
+from fishseg.config import Config, load_config, override, to_dict
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration")
+    g.add_argument("--config", metavar="FILE", help="YAML configuration file (see configs/)")
+    g.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                   help="override one config value, e.g. --set train.steps=500 (repeatable)")
+
+
+def _config(args: argparse.Namespace, **flags: object) -> Config:
+    """The configuration from --config, then --set, then dedicated flags (not None)."""
+    cfg = load_config(args.config)
+    cfg = override(cfg, list(args.set))
+    extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    return override(cfg, extra, where="command-line flags") if extra else cfg
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from fishseg.synth import synthesize
+
+    cfg = _config(args, **{"synth.width": args.width, "synth.height": args.height})
+    meta = synthesize(args.out, frames=args.frames, stills=args.stills, seed=args.seed,
+                      cfg=cfg.synth, progress=not args.quiet)
+    what = f"{meta.get('frames', args.frames)} frames" if not args.stills else f"{args.stills} stills"
+    print(f"wrote {what} with {meta.get('fish_count', '?')} fish to {args.out}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fishseg.train import train_and_evaluate
+
+    cfg = _config(args, **{"train.steps": args.steps, "train.seed": args.seed})
+    path = train_and_evaluate(args.data, args.out, cfg, progress=not args.quiet)
+    print(f"model written to {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fishseg.demo import run_demo
+
+    run_demo(args.out, frames=args.frames, seed=args.seed, progress=not args.quiet)
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    sys.stdout.write(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``fishseg`` command."""
+    parser = argparse.ArgumentParser(
+        prog="fishseg",
+        description="Find, separate, count and measure fish in discard-belt CCTV video.")
+    parser.add_argument("--version", action="version", version=f"fishseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("synth", help="write a synthetic annotated discard-belt video")
+    p.add_argument("out", type=Path, metavar="OUT", help="output folder")
+    p.add_argument("--frames", type=int, default=60, help="video frames (default 60)")
+    p.add_argument("--stills", type=int, default=0,
+                   help="write N independent annotated frames instead of a video")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same output)")
+    p.add_argument("--width", type=int, default=None, help="frame width (default 1280)")
+    p.add_argument("--height", type=int, default=None, help="frame height (default 720)")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("train", help="train a model on annotated frames")
+    p.add_argument("--data", action="append", required=True, metavar="DIR",
+                   help="dataset: folder with images/ and masks/, or a COCO json (repeatable)")
+    p.add_argument("--out", required=True, type=Path, metavar="MODEL.fishseg", help="model file")
+    p.add_argument("--steps", type=int, default=None, help="override train.steps")
+    p.add_argument("--seed", type=int, default=None, help="override train.seed")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("demo", help="segment a generated belt video with the bundled model")
+    p.add_argument("--out", type=Path, default=Path("fishseg-demo"), help="output folder")
+    p.add_argument("--frames", type=int, default=24, help="frames to generate (default 24)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed of the generated video")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("config", help="print the resolved configuration (validates a file)")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``fishseg`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("fishseg: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:  # user errors: bad files, keys, inputs
+        if args.debug:
+            raise
+        print(f"fishseg {args.command}: error: {e}", file=sys.stderr)
+        return 2
