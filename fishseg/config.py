@@ -53,6 +53,8 @@ class SynthConfig:
     flicker: float = _f(0.06, "amplitude of fluorescent flicker (relative)", min=0.0, max=1.0)
     noise_sigma: float = _f(3.0, "sensor noise std in grey levels", min=0.0, max=50.0)
     motion_blur: bool = _f(True, "blur along the belt direction")
+    shadow_strength: float = _f(0.45, "darkness of the soft shadows under fish and hands", min=0.0, max=1.0)
+    highlight_strength: float = _f(0.5, "brightness of specular highlights on wet fish", min=0.0, max=2.0)
     crf: int = _f(28, "H.264 constant rate factor of the written video", min=0, max=51)
 
 
@@ -67,13 +69,16 @@ class TargetsConfig:
 class ModelConfig:
     """The N^4-Fields network and its patch geometry."""
 
-    features: tuple[int, ...] = _f((32, 64, 256), "channels of conv1, conv2 and the FC (5x5) layer")
+    features: tuple[int, ...] = _f((16, 32, 128), "channels of conv1, conv2 and the FC (5x5) layer "
+                                   "(reference (32, 64, 256); smaller by measurement, see docs/performance.md)")
     code_dim: int = _f(16, "codeword dimension (PCA components of the target patches)", min=1, max=512)
     dropout: float = _f(0.5, "dropout after the FC layer", min=0.0, max=0.95)
     input_patch: int = _f(34, "input patch side", choices=(34,))
     target_patch: int = _f(16, "target (annotation) patch side", choices=(16,))
     stride: int = _f(4, "output grid stride of the dense network", choices=(4,))
     processing_width: int = _f(640, "frames are resized to this width before the network", min=64, max=7680)
+    tta: bool = _f(False, "test-time augmentation: average with the maps of the mirrored frame")
+    batch_size: int = _f(8, "frames per jitted inference call", min=1, max=1024)
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,54 @@ class SeparateConfig:
     min_area: int = _f(60, "fragments smaller than this (pixels) are removed", min=0)
     edge_weight: float = _f(1.0, "elevation = edge_weight*edge + (1-edge_weight)*(1-fg)", min=0.0, max=1.0)
     connectivity: int = _f(1, "watershed connectivity: 1 (4-neighbours) or 2 (8)", choices=(1, 2))
-    backend: str = _f("auto", "watershed backend", choices=("auto", "jax", "skimage"))
+    backend: str = _f("auto", "watershed backend: jax, skimage (CPU reference) or auto "
+                      "(skimage on CPU, jax on an accelerator)", choices=("auto", "jax", "skimage"))
+    method: str = _f("sweep", "jax flooding: sweep (Jacobi sweeps) or scan (row/column scans + sweeps)", choices=("sweep", "scan"))
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """Linking instances frame to frame into tracks (:class:`fishseg.tracking.Tracker`)."""
+
+    iou_threshold: float = _f(0.3, "least IoU (after belt-motion shift) to link two instances", min=0.0, max=1.0)
+    max_gap: int = _f(2, "frames a track may go unseen and still be re-linked", min=0, max=1000)
+    edge_margin: int = _f(1, "a fish with a pixel in the outer N rows/columns touches the edge (0 = never)", min=0, max=1000)
+    max_shift: float = _f(0.25, "largest belt motion per frame, fraction of the frame size", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """Per-fish measurements (:mod:`fishseg.measure`)."""
+
+    cm_per_pixel: float | None = _f(None, "calibration: centimetres per pixel (null = report pixels only)", min=1e-6)
+
+
+@dataclass(frozen=True)
+class ClassicalConfig:
+    """The classical baseline: threshold + distance transform + marker watershed."""
+
+    feature: str = _f("colour", "what is thresholded: distance to the belt's dominant colour or grey level",
+                      choices=("colour", "grey"))
+    blur_sigma: float = _f(1.5, "Gaussian blur of the feature image before Otsu (pixels)", min=0.0, max=20.0)
+    threshold_scale: float = _f(1.0, "multiplies the Otsu threshold (<1 keeps more pixels as fish)", min=0.05, max=5.0)
+    opening_radius: int = _f(2, "radius of the morphological opening of the mask (pixels)", min=0, max=50)
+    h: float = _f(3.0, "h-maxima height of the distance transform for markers (pixels)", min=0.0, max=100.0)
+    min_area: int = _f(60, "objects smaller than this (pixels) are removed", min=0)
+
+
+@dataclass(frozen=True)
+class PixelForestConfig:
+    """The pixel-forest baseline: multiscale features + random forests for fg and edge."""
+
+    processing_width: int = _f(320, "frames are resized to this width for features and prediction", min=32, max=7680)
+    sigma_min: float = _f(1.0, "smallest feature scale (pixels at processing width)", min=0.1, max=64.0)
+    sigma_max: float = _f(8.0, "largest feature scale", min=0.1, max=128.0)
+    num_sigma: int = _f(4, "number of feature scales", min=1, max=16)
+    n_estimators: int = _f(32, "trees per forest", min=1, max=1000)
+    max_depth: int = _f(14, "maximal tree depth", min=1, max=64)
+    min_samples_leaf: int = _f(4, "least training pixels per leaf", min=1)
+    samples_per_image: int = _f(4000, "training pixels sampled per frame (a third each: belt, fish interior, edge band)", min=10)
+    seed: int = _f(0, "random seed of sampling and forests", min=0)
 
 
 @dataclass(frozen=True)
@@ -128,6 +180,10 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     dictionary: DictionaryConfig = field(default_factory=DictionaryConfig)
     separate: SeparateConfig = field(default_factory=SeparateConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    classical: ClassicalConfig = field(default_factory=ClassicalConfig)
+    pixel_forest: PixelForestConfig = field(default_factory=PixelForestConfig)
 
 
 # ----------------------------------------------------------------------------- loading

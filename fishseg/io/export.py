@@ -1,0 +1,343 @@
+"""The output folder of one input: label PNGs, COCO JSON, CSVs, summary, overlay video.
+
+Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
+
+    masks/frame_NNNNNN.png   16-bit label image per frame, id = track id (0 = belt)
+    instances.json           COCO: one category "fish", compressed RLE masks, and on every
+                             annotation ``track_id`` (top level, and in ``attributes`` as
+                             CVAT reads it); one image entry per frame
+    counts.csv               frame, time_s, fish_in_view
+    fish.csv                 one row per track: track_id, first_frame, last_frame,
+                             frames_seen, partial (1/0), median area_px, length_px,
+                             width_px (+ area_cm2, length_cm, width_cm when calibrated)
+    overlay.mp4              optional review video (:func:`draw_overlay` on each frame)
+    summary.json             input, frames, fps, distinct_fish, model checksum, seconds
+
+Every file is written atomically (:func:`atomic_write`: a temporary file in the same
+folder, then ``os.replace``), and ``summary.json`` is written last, so its presence
+means the input is complete (:func:`is_complete`). COCO annotations are streamed to a
+spool file frame by frame and assembled into ``instances.json`` at the end, so memory
+does not grow with the length of the video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from fishseg.io.images import write_labels
+from fishseg.measure import instance_pixels, measure_instances
+
+SUMMARY = "summary.json"
+CATEGORIES = [{"id": 1, "name": "fish", "supercategory": "fish"}]
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", **open_kw) -> Iterator:
+    """Open a temporary file beside ``path``; on success it replaces ``path``.
+
+    If the block raises, the temporary file is removed and ``path`` is left as it was.
+
+    Args:
+        path: the target file; its folder is created.
+        mode: "w" (text, UTF-8 unless ``encoding`` is given) or "wb".
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    if "b" not in mode:
+        open_kw.setdefault("encoding", "utf-8")
+        open_kw.setdefault("newline", "")
+    try:
+        with os.fdopen(fd, mode, **open_kw) as f:
+            yield f
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def is_complete(out_dir) -> bool:
+    """Whether ``out_dir`` holds a finished export (its ``summary.json`` exists)."""
+    return (Path(out_dir) / SUMMARY).is_file()
+
+
+def frame_name(index: int, suffix: str = ".png") -> str:
+    """File name of frame ``index``: ``frame_000042.png``."""
+    return f"frame_{int(index):06d}{suffix}"
+
+
+def track_colours(ids) -> np.ndarray:
+    """A stable, well-spread colour per track id (golden-ratio hues).
+
+    Args:
+        ids: (K,) non-negative integers.
+
+    Returns:
+        (K, 3) uint8 RGB; the same id always gets the same colour.
+    """
+    ids = np.asarray(ids, np.int64).reshape(-1)
+    hue = np.rint(((ids * 0.6180339887) % 1.0) * 179).astype(np.uint8)
+    sat = np.where(ids % 2 == 0, 200, 255).astype(np.uint8)
+    val = np.where(ids % 3 == 0, 255, 220).astype(np.uint8)
+    hsv = np.stack([hue, sat, val], axis=-1)[None]
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]
+
+
+def draw_overlay(frame: np.ndarray, track_labels: np.ndarray, *, alpha: float = 0.4,
+                 text: bool = True) -> np.ndarray:
+    """Colour each fish by its track id, draw its outline and write its id.
+
+    Args:
+        frame: (H, W, 3) uint8 RGB frame.
+        track_labels: (H, W) integer track labels, 0 = belt.
+        alpha: opacity of the fill colour.
+        text: write the id at each fish's centroid.
+
+    Returns:
+        (H, W, 3) uint8 RGB, a new array.
+    """
+    frame = np.asarray(frame)
+    lab = np.asarray(track_labels)
+    if frame.shape[:2] != lab.shape or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame {frame.shape} and labels {lab.shape} must be (H,W,3), (H,W)")
+    out = np.array(frame, np.uint8, order="C")
+    ys, xs, ids, inv = instance_pixels(lab)
+    if len(ids) == 0:
+        return out
+    col = track_colours(ids)
+    px = col[inv].astype(np.float32)
+    out[ys, xs] = np.rint((1 - alpha) * out[ys, xs] + alpha * px).astype(np.uint8)
+    H, W = lab.shape
+    v = lab[ys, xs]  # outline: a 4-neighbour with another id (or the frame border)
+    edge = (ys == 0) | (ys == H - 1) | (xs == 0) | (xs == W - 1)
+    edge |= lab[np.maximum(ys - 1, 0), xs] != v
+    edge |= lab[np.minimum(ys + 1, H - 1), xs] != v
+    edge |= lab[ys, np.maximum(xs - 1, 0)] != v
+    edge |= lab[ys, np.minimum(xs + 1, W - 1)] != v
+    out[ys[edge], xs[edge]] = col[inv[edge]]
+    if text:
+        n = np.bincount(inv)
+        cy, cx = np.bincount(inv, ys) / n, np.bincount(inv, xs) / n
+        scale = max(0.3, H / 900)
+        thick = max(1, int(round(2 * scale)))
+        for i, y, x in zip(ids.tolist(), cy.tolist(), cx.tolist(), strict=True):
+            s = str(i)
+            org = (int(x - 10 * scale * len(s)), int(y + 11 * scale))  # ~centred (Hershey)
+            cv2.putText(out, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+            cv2.putText(out, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out
+
+
+def _rle(crop: np.ndarray, y0: int, x0: int, H: int, W: int) -> dict:
+    """Compressed COCO RLE of a mask given by its bbox crop (no full-frame array).
+
+    COCO RLE counts alternate runs of 0s and 1s over the column-major (Fortran) order
+    of the whole H x W image; the runs are found from the crop's pixel positions.
+    """
+    xi, yi = np.nonzero(crop.T)  # column-major order of the crop = of the image
+    idx = (xi + x0).astype(np.int64) * H + (yi + y0)
+    brk = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts = idx[np.r_[0, brk]]
+    ends = idx[np.r_[brk - 1, len(idx) - 1]] + 1
+    edges = np.empty(2 * len(starts) + 2, np.int64)
+    edges[0], edges[1:-1:2], edges[2:-1:2], edges[-1] = 0, starts, ends, H * W
+    counts = np.diff(edges).tolist()
+    if counts[-1] == 0:  # mask reaches the last pixel: no final run of 0s
+        counts.pop()
+    return mask_utils.frPyObjects({"size": [H, W], "counts": counts}, H, W)
+
+
+def coco_annotations(track_labels: np.ndarray, image_id: int, first_id: int) -> list[dict]:
+    """COCO annotations (compressed RLE) of the fish in one track label image.
+
+    Args:
+        track_labels: (H, W) integer track labels, 0 = belt.
+        image_id: COCO image id of the frame.
+        first_id: annotation id of the first fish; the others follow.
+
+    Returns:
+        One dict per track id present, ascending: id, image_id, category_id (1),
+        segmentation {"size": [H, W], "counts": str}, area, bbox [x, y, w, h], iscrowd (0),
+        track_id, attributes {"track_id", "occluded", "keyframe"}.
+    """
+    lab = np.asarray(track_labels)
+    H, W = lab.shape
+    m = measure_instances(lab, edge_margin=0)
+    anns = []
+    for k, (tid, (y0, x0, y1, x1)) in enumerate(zip(m.ids.tolist(), m.bbox.tolist(), strict=True)):
+        rle = _rle(lab[y0:y1, x0:x1] == tid, y0, x0, H, W)
+        anns.append({
+            "id": first_id + k, "image_id": int(image_id), "category_id": 1,
+            "segmentation": {"size": [int(lab.shape[0]), int(lab.shape[1])],
+                             "counts": rle["counts"].decode("ascii")},
+            "area": int(mask_utils.area(rle)),
+            "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+            "iscrowd": 0, "track_id": int(tid),
+            "attributes": {"track_id": int(tid), "occluded": False, "keyframe": True},
+        })
+    return anns
+
+
+class ExportWriter:
+    """Write one input's outputs frame by frame; :meth:`finish` completes the folder.
+
+    Use as a context manager: leaving the block without :meth:`finish` (e.g. by an
+    exception) removes the spool files and any unfinished overlay, and no
+    ``summary.json`` is written.
+
+    Args:
+        out_dir: the input's output folder ``OUT/<name>/`` (created).
+        input_name: the input (path or name), recorded in summary.json.
+        fps: frame rate, for counts.csv's time_s and the overlay video.
+        width: frame width in pixels.
+        height: frame height in pixels.
+        cm_per_pixel: calibration; adds the _cm columns to fish.csv.
+        overlay: also write overlay.mp4 (then :meth:`add_frame` needs the frame).
+        crf: x264 quality of the overlay video.
+    """
+
+    def __init__(self, out_dir, *, input_name: str, fps: float, width: int, height: int,
+                 cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23):
+        self.out_dir = Path(out_dir)
+        (self.out_dir / "masks").mkdir(parents=True, exist_ok=True)
+        self.input_name, self.fps = str(input_name), float(fps)
+        self.width, self.height = int(width), int(height)
+        self.cm_per_pixel = cm_per_pixel
+        self.counts: list[tuple[int, float, int]] = []
+        self._next_ann = 1
+        self._spool = {k: tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=self.out_dir, prefix=f".instances.{k}.",
+            suffix=".tmp", delete=False) for k in ("images", "annotations")}
+        self._overlay = None
+        if overlay:
+            from fishseg.io.video import VideoWriter
+
+            self._overlay = VideoWriter(self.out_dir / "overlay.mp4", fps, width, height, crf)
+
+    def add_frame(self, frame_index: int, track_labels: np.ndarray,
+                  frame: np.ndarray | None = None) -> None:
+        """Write frame ``frame_index``'s mask, COCO entries and count.
+
+        Args:
+            frame_index: frame number (names the PNG; COCO image id = frame_index + 1).
+            track_labels: (H, W) int32 track labels, 0 = belt.
+            frame: (H, W, 3) uint8 RGB frame; needed when ``overlay`` is on.
+        """
+        lab = np.asarray(track_labels)
+        if lab.shape != (self.height, self.width):
+            raise ValueError(f"{self.out_dir}: frame {frame_index} labels are {lab.shape}, "
+                             f"expected {(self.height, self.width)}")
+        name = frame_name(frame_index)
+        write_labels(self.out_dir / "masks" / name, lab)
+        image_id = int(frame_index) + 1
+        anns = coco_annotations(lab, image_id, self._next_ann)
+        self._next_ann += len(anns)
+        self._spool["images"].write(json.dumps({
+            "id": image_id, "file_name": name, "width": self.width, "height": self.height,
+            "frame_index": int(frame_index)}) + "\n")
+        for a in anns:
+            self._spool["annotations"].write(json.dumps(a) + "\n")
+        self.counts.append((int(frame_index), frame_index / self.fps, len(anns)))
+        if self._overlay is not None:
+            if frame is None:
+                raise ValueError(f"{self.out_dir}: frame {frame_index}: overlay needs the frame")
+            self._overlay.write(draw_overlay(frame, lab))
+
+    def _write_instances(self) -> None:
+        for f in self._spool.values():
+            f.close()
+        with atomic_write(self.out_dir / "instances.json") as out:
+            out.write('{"info": ' + json.dumps({"description": f"fishseg: {self.input_name}"})
+                      + ', "licenses": [], "categories": ' + json.dumps(CATEGORIES))
+            for key in ("images", "annotations"):
+                out.write(f', "{key}": [')
+                with open(self._spool[key].name, encoding="utf-8") as src:
+                    for i, line in enumerate(src):
+                        out.write(("," if i else "") + line.rstrip("\n"))
+                out.write("]")
+            out.write("}\n")
+
+    def finish(self, tracks: Mapping | Iterable, *, distinct_fish: int | None = None,
+               model_checksum: str | None = None, seconds: float | None = None,
+               extra: dict | None = None) -> dict:
+        """Write instances.json, counts.csv, fish.csv, overlay.mp4, then summary.json.
+
+        Args:
+            tracks: :class:`fishseg.tracking.Track` records (or a dict id -> Track).
+            distinct_fish: the number of distinct fish (default: the number of tracks).
+            model_checksum: checksum of the model that produced the labels.
+            seconds: processing time.
+            extra: more keys for summary.json (e.g. skipped frames).
+
+        Returns:
+            the summary dict that was written.
+        """
+        tracks = list(tracks.values()) if isinstance(tracks, Mapping) else list(tracks)
+        try:
+            summary = self._finish(tracks, distinct_fish, model_checksum, seconds, extra)
+        except BaseException:
+            self.abort()
+            raise
+        self._cleanup()
+        return summary
+
+    def _finish(self, tracks, distinct_fish, model_checksum, seconds, extra) -> dict:
+        self._write_instances()
+        with atomic_write(self.out_dir / "counts.csv") as f:
+            w = csv.writer(f)
+            w.writerow(["frame", "time_s", "fish_in_view"])
+            w.writerows((i, f"{t:.3f}", n) for i, t, n in self.counts)
+        rows = [t.summary(self.cm_per_pixel) for t in sorted(tracks, key=lambda t: t.id)]
+        cols = ["track_id", "first_frame", "last_frame", "frames_seen", "partial",
+                "area_px", "length_px", "width_px"]
+        if self.cm_per_pixel is not None:
+            cols += ["area_cm2", "length_cm", "width_cm"]
+        with atomic_write(self.out_dir / "fish.csv") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for r in rows:
+                w.writerow([int(r[c]) if c == "partial" else
+                            (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
+        if self._overlay is not None:
+            self._overlay.close()
+            self._overlay = None
+        from fishseg import __version__
+
+        summary = {"input": self.input_name, "frames": len(self.counts), "fps": self.fps,
+                   "width": self.width, "height": self.height,
+                   "distinct_fish": len(tracks) if distinct_fish is None else int(distinct_fish),
+                   "cm_per_pixel": self.cm_per_pixel, "model_checksum": model_checksum,
+                   "seconds": seconds, "fishseg_version": __version__, **(extra or {})}
+        with atomic_write(self.out_dir / SUMMARY) as f:
+            json.dump(summary, f, indent=2)
+        return summary
+
+    def _cleanup(self) -> None:
+        for f in self._spool.values():
+            f.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f.name)
+
+    def abort(self) -> None:
+        """Drop the spool files and the unfinished overlay; written files stay as they are."""
+        if self._overlay is not None:
+            self._overlay.abort()
+            self._overlay = None
+        self._cleanup()
+
+    def __enter__(self) -> ExportWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.abort()  # after finish() this only finds nothing left to remove

@@ -1,0 +1,300 @@
+"""Linking fish instances frame to frame into tracks.
+
+The segmentation gives each frame its own instance ids. :class:`Tracker` turns them into
+track ids that stay with a fish while it rides the belt through the view:
+
+1. **Belt motion.** The belt moves steadily, so one translation (dy, dx) per frame
+   describes the fish. It is first estimated by phase correlation of the previous and the
+   current foreground masks (``cv2.phaseCorrelate``, on masks downsampled to about 512 px
+   for large frames); an estimate that is weak (no fish, low response) or implausibly
+   large (``max_shift``) is replaced by the previous frame's motion. After matching, the
+   motion is refined as the median displacement of the centroids of the whole fish
+   matched between consecutive frames, and matching is redone if the refinement moved
+   the shift by more than a pixel.
+2. **Prediction.** Every live track's pixels from the frame where it was last seen are
+   shifted by the belt motion accumulated since then (so a track unseen for a few frames
+   is predicted forward). Pixels shifted out of the frame are dropped, so a fish leaving
+   the view is still matched by its visible part.
+3. **Matching.** IoU between predicted tracks and current instances (one ``np.bincount``
+   over the predicted pixels), then the Hungarian method
+   (``scipy.optimize.linear_sum_assignment``) maximising total IoU; pairs below
+   ``iou_threshold`` are not linked.
+4. **Bookkeeping.** Unmatched instances start new tracks (ids 1, 2, ... in order of
+   appearance). A track unmatched in more than ``max_gap`` consecutive updates is retired
+   and can no longer be re-linked. Gaps count updates (processed frames), not frame
+   numbers, so a caller that processes every n-th frame gets the same behaviour.
+
+A fish touching the frame edge (within ``edge_margin`` px) is cut by it, so its size
+is not its own. Each track records per frame whether it touched the edge; a track is
+*partial* when it was never seen whole, and its size summary uses its whole frames only
+when it has any (:meth:`Track.summary`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from fishseg.config import TrackConfig
+from fishseg.measure import check_labels, instance_pixels, measure_instances
+
+#: Phase-correlation peaks weaker than this are not trusted.
+_MIN_RESPONSE = 0.05
+
+
+@dataclass
+class Track:
+    """The record of one fish: every frame it was seen in and its size there.
+
+    Attributes:
+        id: track id (the value in the track label images), >= 1.
+        frames: frame indices where it was seen, increasing.
+        areas: area in pixels per seen frame.
+        lengths: length along the major axis in pixels per seen frame.
+        widths: width across the major axis in pixels per seen frame.
+        edge: whether it touched the frame edge, per seen frame.
+        centroids: (y, x) centroid per seen frame.
+    """
+
+    id: int
+    frames: list[int] = field(default_factory=list)
+    areas: list[int] = field(default_factory=list)
+    lengths: list[float] = field(default_factory=list)
+    widths: list[float] = field(default_factory=list)
+    edge: list[bool] = field(default_factory=list)
+    centroids: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def first_frame(self) -> int:
+        return self.frames[0]
+
+    @property
+    def last_frame(self) -> int:
+        return self.frames[-1]
+
+    @property
+    def frames_seen(self) -> int:
+        return len(self.frames)
+
+    @property
+    def partial(self) -> bool:
+        """True when the fish touched the frame edge in every frame it was seen in."""
+        return all(self.edge)
+
+    def summary(self, cm_per_pixel: float | None = None) -> dict:
+        """Median area / length / width over the frames where the fish was whole.
+
+        Frames where it touched the edge are used only if it was never seen whole.
+
+        Returns:
+            dict with track_id, first_frame, last_frame, frames_seen, partial, area_px,
+            length_px, width_px, and area_cm2, length_cm, width_cm when ``cm_per_pixel``
+            is given.
+        """
+        use = [i for i, e in enumerate(self.edge) if not e] or list(range(len(self.frames)))
+        area = float(np.median([self.areas[i] for i in use]))
+        length = float(np.median([self.lengths[i] for i in use]))
+        width = float(np.median([self.widths[i] for i in use]))
+        out = {"track_id": self.id, "first_frame": self.first_frame,
+               "last_frame": self.last_frame, "frames_seen": self.frames_seen,
+               "partial": self.partial, "area_px": area, "length_px": length,
+               "width_px": width}
+        if cm_per_pixel is not None:
+            out.update(area_cm2=area * cm_per_pixel**2, length_cm=length * cm_per_pixel,
+                       width_cm=width * cm_per_pixel)
+        return out
+
+
+@dataclass
+class _Live:
+    """A track that may still be matched: its pixels when last seen and the motion since."""
+
+    index: int  # into Tracker.tracks' id
+    ys: np.ndarray
+    xs: np.ndarray
+    centroid: np.ndarray  # (2,) y, x when last seen
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(2))  # motion since then
+    missed: int = 0
+
+
+class Tracker:
+    """Link per-frame instance labels into tracks with stable ids.
+
+    Args:
+        cfg: :class:`fishseg.config.TrackConfig` (default values if None).
+
+    Attributes:
+        tracks: dict track id -> :class:`Track`, every track ever started.
+        motion: (2,) float64 belt motion (dy, dx) in px per frame, latest estimate.
+        frames_processed: number of :meth:`update` calls.
+    """
+
+    def __init__(self, cfg: TrackConfig | None = None):
+        self.cfg = cfg if cfg is not None else TrackConfig()
+        self.tracks: dict[int, Track] = {}
+        self.motion = np.zeros(2)
+        self.frames_processed = 0
+        self._live: list[_Live] = []
+        self._prev_fg: np.ndarray | None = None
+        self._shape: tuple[int, int] | None = None
+
+    @property
+    def distinct_count(self) -> int:
+        """Number of distinct fish (tracks) seen so far."""
+        return len(self.tracks)
+
+    # -- motion ------------------------------------------------------------------------
+
+    def _phase_motion(self, fg: np.ndarray) -> np.ndarray | None:
+        """Belt motion (dy, dx) from the previous fg mask to ``fg`` (H,W) bool, or None."""
+        prev = self._prev_fg
+        if prev is None or not prev.any() or not fg.any():
+            return None
+        H, W = fg.shape
+        s = max(1, int(round(max(H, W) / 512)))
+        a, b = prev.astype(np.float32), fg.astype(np.float32)
+        if s > 1:
+            size = (max(8, W // s), max(8, H // s))
+            a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+            b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+        win = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
+        (dx, dy), response = cv2.phaseCorrelate(a, b, win)
+        d = np.array([dy * H / a.shape[0], dx * W / a.shape[1]])
+        if response < _MIN_RESPONSE or np.any(np.abs(d) > self.cfg.max_shift * np.array([H, W])):
+            return None
+        return d
+
+    # -- matching ----------------------------------------------------------------------
+
+    def _iou(self, pos_img: np.ndarray, cur: tuple, motion: np.ndarray) -> np.ndarray:
+        """(T, N) IoU of live tracks shifted by their offset + ``motion`` vs instances.
+
+        Both sides count only the field of view the two frames share: predicted pixels
+        shifted out of the frame are dropped, and so are an instance's pixels that were
+        outside the frame when the track was last seen (so a fish entering the view,
+        growing from a sliver, still matches its earlier sliver).
+        """
+        ys, xs, pos, N = cur
+        T = len(self._live)
+        if T == 0 or N == 0:
+            return np.zeros((T, N))
+        H, W = pos_img.shape
+        shifts = np.rint(np.array([lv.offset for lv in self._live]) + motion).astype(np.int64)
+        counts = np.array([len(lv.ys) for lv in self._live])
+        t = np.repeat(np.arange(T), counts)
+        y = np.concatenate([lv.ys for lv in self._live]) + np.repeat(shifts[:, 0], counts)
+        x = np.concatenate([lv.xs for lv in self._live]) + np.repeat(shifts[:, 1], counts)
+        ok = (y >= 0) & (y < H) & (x >= 0) & (x < W)
+        t, y, x = t[ok], y[ok], x[ok]
+        pred_area = np.bincount(t, minlength=T)
+        inter = np.bincount(t * (N + 1) + pos_img[y, x], minlength=T * (N + 1))
+        inter = inter.reshape(T, N + 1)[:, 1:].astype(np.float64)
+        uniq, which = np.unique(shifts, axis=0, return_inverse=True)
+        seen_then = np.empty((len(uniq), N))
+        for k, (dy, dx) in enumerate(uniq):  # few: one per gap length
+            back = (ys >= dy) & (ys < H + dy) & (xs >= dx) & (xs < W + dx)
+            seen_then[k] = np.bincount(pos[back], minlength=N)
+        union = pred_area[:, None] + seen_then[which.ravel()] - inter
+        return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+    def _match(self, iou: np.ndarray) -> list[tuple[int, int]]:
+        """Hungarian assignment maximising IoU; pairs (track row, instance col) >= threshold."""
+        if iou.size == 0:
+            return []
+        rows, cols = linear_sum_assignment(iou, maximize=True)
+        keep = iou[rows, cols] >= max(self.cfg.iou_threshold, 1e-9)
+        return list(zip(rows[keep].tolist(), cols[keep].tolist(), strict=True))
+
+    def _refine(self, pairs, m) -> np.ndarray | None:
+        """Median centroid displacement of whole fish matched between consecutive updates.
+
+        Fish cut by the edge are left out (their centroids move as they enter or leave);
+        None when no whole fish was matched.
+        """
+        d = [m.centroid[c] - self._live[r].centroid for r, c in pairs
+             if self._live[r].missed == 0 and not m.touches_edge[c]
+             and not self.tracks[self._live[r].index].edge[-1]]
+        return np.median(np.array(d), axis=0) if d else None
+
+    # -- the step ----------------------------------------------------------------------
+
+    def update(self, labels, frame_index: int) -> np.ndarray:
+        """Link one frame's instances to the tracks.
+
+        Args:
+            labels: (H, W) integer instance labels of the frame, 0 = background; ids are
+                arbitrary per frame.
+            frame_index: the frame's number (recorded in the tracks).
+
+        Returns:
+            (H, W) int32 track labels: 0 = background, otherwise the track id.
+
+        Raises:
+            ValueError: labels not 2-D integer >= 0, or of another size than before.
+        """
+        lab = check_labels(labels)
+        if self._shape is None:
+            self._shape = lab.shape
+        elif lab.shape != self._shape:
+            raise ValueError(f"frame {frame_index}: labels are {lab.shape}, earlier frames "
+                             f"were {self._shape}")
+        ys, xs, _, pos = px = instance_pixels(lab)
+        m = measure_instances(lab, edge_margin=self.cfg.edge_margin, pixels=px)
+        N = len(m)
+        pos_img = np.zeros(lab.shape, np.int32)
+        pos_img[ys, xs] = pos + 1
+        # group pixels by instance; a 16-bit key makes the stable sort a linear radix sort
+        order = np.argsort(pos.astype(np.uint16) if N < 65536 else pos, kind="stable")
+        splits = np.cumsum(m.area)[:-1]
+        inst_ys = np.split(ys[order].astype(np.int32), splits) if N else []
+        inst_xs = np.split(xs[order].astype(np.int32), splits) if N else []
+
+        fg = lab > 0
+        guess = self._phase_motion(fg)
+        motion = self.motion if guess is None else guess
+        cur = (ys, xs, pos, N)
+        pairs = self._match(self._iou(pos_img, cur, motion))
+        refined = self._refine(pairs, m)
+        if refined is not None:
+            if np.any(np.abs(refined - motion) > 1.0):
+                pairs = self._match(self._iou(pos_img, cur, refined))
+            motion = refined
+        self.motion = np.asarray(motion, np.float64)
+
+        track_of = np.zeros(N, np.int32)
+        matched_live = set()
+        for r, c in pairs:
+            track_of[c] = self._live[r].index
+            matched_live.add(r)
+        new_live = []
+        for r, lv in enumerate(self._live):
+            if r not in matched_live:
+                lv.offset = lv.offset + self.motion
+                lv.missed += 1
+                if lv.missed <= self.cfg.max_gap:
+                    new_live.append(lv)
+        first_px = np.full(N, lab.size, np.int64)  # new ids in raster order of the fish,
+        np.minimum.at(first_px, pos, ys * lab.shape[1] + xs)  # whatever the input ids
+        for c in np.argsort(first_px, kind="stable").tolist():
+            if track_of[c] == 0:
+                tid = len(self.tracks) + 1
+                self.tracks[tid] = Track(tid)
+                track_of[c] = tid
+            tr = self.tracks[int(track_of[c])]
+            tr.frames.append(int(frame_index))
+            tr.areas.append(int(m.area[c]))
+            tr.lengths.append(float(m.length[c]))
+            tr.widths.append(float(m.width[c]))
+            tr.edge.append(bool(m.touches_edge[c]))
+            tr.centroids.append((float(m.centroid[c, 0]), float(m.centroid[c, 1])))
+            new_live.append(_Live(int(track_of[c]), inst_ys[c], inst_xs[c], m.centroid[c].copy()))
+        self._live = new_live
+        self._prev_fg = fg
+        self.frames_processed += 1
+
+        out = np.zeros(lab.shape, np.int32)
+        out[ys, xs] = track_of[pos]
+        return out

@@ -1,0 +1,152 @@
+"""Export: COCO RLE vs label PNGs, ids agree across files, atomic writes, overlay."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from fishseg.io import export
+from fishseg.io.export import (
+    ExportWriter,
+    _rle,
+    atomic_write,
+    draw_overlay,
+    is_complete,
+    track_colours,
+)
+from fishseg.io.images import read_labels
+from fishseg.tracking import Tracker
+
+H, W = 48, 80
+
+
+def belt(n=6):
+    """Label images of three moving ellipses with arbitrary per-frame ids."""
+    out = []
+    for t in range(n):
+        lab = np.zeros((H, W), np.int32)
+        cv2.ellipse(lab, (10 + 6 * t, 12), (8, 4), 0, 0, 360, 40 + t, -1)
+        cv2.ellipse(lab, (-4 + 6 * t, 32), (9, 5), 15, 0, 360, 7, -1)
+        if t != 2:
+            cv2.ellipse(lab, (40 + 6 * t, 38), (6, 3), 0, 0, 360, 3, -1)
+        out.append(lab)
+    return out
+
+
+def export_belt(tmp_path, cm=None, overlay=False):
+    tr = Tracker()
+    out = tmp_path / "vid"
+    with ExportWriter(out, input_name="vid.mp4", fps=5.0, width=W, height=H,
+                      cm_per_pixel=cm, overlay=overlay) as ex:
+        for t, lab in enumerate(belt()):
+            tl = tr.update(lab, t)
+            frame = np.full((H, W, 3), 90, np.uint8)
+            ex.add_frame(t, tl, frame)
+        summary = ex.finish(tr.tracks, distinct_fish=tr.distinct_count, model_checksum="abc",
+                            seconds=0.5)
+    return out, tr, summary
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_coco_masks_equal_pngs_and_ids_agree(tmp_path):
+    out, tr, summary = export_belt(tmp_path)
+    assert is_complete(out)
+    coco = COCO(str(out / "instances.json"))
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["fish"]
+    assert len(coco.imgs) == 6
+    counts = read_csv(out / "counts.csv")
+    png_ids = set()
+    for img in coco.imgs.values():
+        png = read_labels(out / "masks" / img["file_name"])
+        png_ids |= set(np.unique(png[png > 0]).tolist())
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=img["id"]))
+        rebuilt = np.zeros_like(png)
+        for a in anns:
+            assert a["track_id"] == a["attributes"]["track_id"]
+            m = coco.annToMask(a).astype(bool)
+            assert m.sum() == a["area"]
+            rebuilt[m] = a["track_id"]
+        np.testing.assert_array_equal(rebuilt, png)
+        row = counts[img["frame_index"]]
+        assert int(row["frame"]) == img["frame_index"]
+        assert int(row["fish_in_view"]) == len(anns)
+        assert float(row["time_s"]) == pytest.approx(img["frame_index"] / 5.0, abs=1e-3)
+    fish = read_csv(out / "fish.csv")
+    assert {int(r["track_id"]) for r in fish} == png_ids == set(tr.tracks)
+    assert summary["distinct_fish"] == len(fish) == 3
+    assert json.loads((out / "summary.json").read_text())["model_checksum"] == "abc"
+    gap = next(r for r in fish if int(r["frames_seen"]) == 5)  # hidden in frame 2
+    assert (int(gap["first_frame"]), int(gap["last_frame"])) == (0, 5)
+    assert "length_cm" not in fish[0]
+    assert not list(out.glob(".*"))  # no spool or temp files left
+
+
+def test_calibrated_columns(tmp_path):
+    out, _, _ = export_belt(tmp_path, cm=0.25)
+    for r in read_csv(out / "fish.csv"):
+        assert float(r["length_cm"]) == pytest.approx(float(r["length_px"]) * 0.25, rel=1e-3)
+        assert float(r["area_cm2"]) == pytest.approx(float(r["area_px"]) * 0.0625, rel=1e-3)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "a.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as f:
+        f.write("half of a new fi")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_failed_finish_writes_no_summary(tmp_path, monkeypatch):
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export.csv, "writer", broken)
+    with pytest.raises(OSError):
+        export_belt(tmp_path)
+    out = tmp_path / "vid"
+    assert not is_complete(out)
+    assert not (out / "counts.csv").exists()
+    assert not list(out.glob(".*"))  # temp and spool files removed
+
+
+def test_overlay_video_and_colours(tmp_path):
+    from fishseg.io.video import FrameReader
+
+    out, _, _ = export_belt(tmp_path, overlay=True)
+    batches = list(FrameReader(out / "overlay.mp4", 4))
+    assert sum(len(i) for i, _ in batches) == 6
+    np.testing.assert_array_equal(track_colours([5, 9, 5])[0], track_colours([5])[0])
+    lab = np.zeros((H, W), np.int32)
+    lab[10:30, 20:60] = 4
+    frame = np.zeros((H, W, 3), np.uint8)
+    img = draw_overlay(frame, lab)
+    assert img.shape == (H, W, 3) and img.dtype == np.uint8
+    assert (img[0, 0] == 0).all()  # belt untouched
+    np.testing.assert_array_equal(img[10, 40], track_colours([4])[0])  # outline in full colour
+    assert img[20:30, 30:50].any()
+
+
+def test_bbox_rle_equals_pycocotools_encode():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        h, w = rng.integers(1, 30, 2)
+        full = rng.random((h, w)) < rng.uniform(0.05, 1.0)
+        if not full.any():
+            continue
+        ys, xs = np.nonzero(full)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        ours = _rle(full[y0:y1, x0:x1], y0, x0, h, w)
+        ref = mask_utils.encode(np.asfortranarray(full[:, :, None].astype(np.uint8)))[0]
+        assert ours["counts"] == ref["counts"]

@@ -1,0 +1,120 @@
+"""Tracker: synthetic belts of drawn ellipses moving with a known velocity."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fishseg.config import TrackConfig
+from fishseg.tracking import Tracker
+
+H, W = 96, 160
+
+# name: (lane y, start x, semi-axes (a, b), angle in degrees)
+FISH = {
+    "A": (25, 20, (14, 6), 10),
+    "B": (48, -10, (16, 7), -15),   # enters from the left
+    "C": (70, 60, (12, 5), 0),      # hidden in frames 8 and 9
+    "D": (2, 40, (15, 6), 5),       # slides along the top edge: never whole
+    "E": (70, -60, (13, 6), 20),    # enters later, behind C
+    "F": (25, -85, (10, 5), -5),    # enters later, behind A
+}
+HIDDEN = {"C": (8, 9)}
+
+
+def scene(n_frames, velocity, *, hidden=HIDDEN, shuffle_seed=None):
+    """Label images (n,H,W) int32 with shuffled arbitrary ids, and the true fish per id."""
+    rng = np.random.default_rng(shuffle_seed)
+    frames, truth = [], []
+    for t in range(n_frames):
+        lab = np.zeros((H, W), np.int32)
+        ids = rng.permutation(np.arange(1, 500))[: len(FISH)] if shuffle_seed is not None \
+            else np.arange(1, len(FISH) + 1)
+        who = {}
+        for k, (name, (y, x, axes, ang)) in enumerate(FISH.items()):
+            if t in hidden.get(name, ()):
+                continue
+            c = (int(round(x + velocity[1] * t)), int(round(y + velocity[0] * t)))
+            before = (lab > 0).sum()
+            cv2.ellipse(lab, c, axes, ang, 0, 360, int(ids[k]), -1)
+            if (lab > 0).sum() > before:
+                who[int(ids[k])] = name
+        frames.append(lab)
+        truth.append(who)
+    return frames, truth
+
+
+def run(frames, cfg=None):
+    tr = Tracker(cfg or TrackConfig(max_gap=2))
+    return tr, [tr.update(lab, t) for t, lab in enumerate(frames)]
+
+
+def name_to_track(frames, truth, outs):
+    """Map true fish -> the set of track ids it received."""
+    got: dict[str, set] = {}
+    for lab, who, out in zip(frames, truth, outs, strict=True):
+        for i, name in who.items():
+            ids = np.unique(out[lab == i])
+            assert len(ids) == 1 and ids[0] > 0, "an instance maps to exactly one track"
+            got.setdefault(name, set()).add(int(ids[0]))
+    return got
+
+
+@pytest.mark.parametrize("velocity", [(0.4, 7.0), (0.0, 13.0), (-0.6, 4.0)])
+def test_ids_stable_and_count_exact(velocity):
+    frames, truth = scene(24, velocity, shuffle_seed=1)
+    tr, outs = run(frames)
+    got = name_to_track(frames, truth, outs)
+    seen = set().union(*[set(w.values()) for w in truth])
+    assert set(got) == seen
+    assert all(len(v) == 1 for v in got.values()), got
+    ids = [next(iter(v)) for v in got.values()]
+    assert len(set(ids)) == len(ids)
+    assert tr.distinct_count == len(seen)
+    assert np.allclose(tr.motion, velocity, atol=0.75)
+
+
+def test_shuffled_ids_give_identical_tracks():
+    a, _ = scene(20, (0.4, 7.0))
+    b, _ = scene(20, (0.4, 7.0), shuffle_seed=7)
+    _, out_a = run(a)
+    _, out_b = run(b)
+    for x, y in zip(out_a, out_b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_gap_bridged_and_records():
+    frames, truth = scene(24, (0.0, 7.0))
+    tr, outs = run(frames)
+    got = name_to_track(frames, truth, outs)
+    c = tr.tracks[next(iter(got["C"]))]
+    seen_c = [t for t, w in enumerate(truth) if "C" in w.values()]
+    assert c.frames == seen_c and 8 not in c.frames and 9 not in c.frames
+    assert c.frames_seen == len(seen_c)
+    assert c.first_frame == seen_c[0] and c.last_frame == seen_c[-1]
+    assert len(c.areas) == len(c.lengths) == len(c.widths) == c.frames_seen
+    # partial: only D (cut by the top edge in every frame) was never seen whole
+    partial = {name: tr.tracks[next(iter(ids))].partial for name, ids in got.items()}
+    assert partial == {name: name == "D" for name in got}
+    assert tr.tracks[next(iter(got["B"]))].edge[0]  # B entered through the edge
+    # a whole fish's summary measures it whole: C is an ellipse with semi-axes 12, 5
+    s = c.summary(cm_per_pixel=0.5)
+    assert abs(s["length_px"] - 25) <= 1 and abs(s["width_px"] - 11) <= 1
+    assert s["length_cm"] == pytest.approx(s["length_px"] * 0.5)
+
+
+def test_gap_longer_than_max_gap_starts_a_new_track():
+    frames, truth = scene(24, (0.0, 7.0))
+    tr, outs = run(frames, TrackConfig(max_gap=1))
+    got = name_to_track(frames, truth, outs)
+    assert len(got["C"]) == 2
+    assert tr.distinct_count == len(got) + 1
+
+
+def test_empty_frames_and_shape_check():
+    tr = Tracker()
+    out = tr.update(np.zeros((H, W), np.int32), 0)
+    assert out.dtype == np.int32 and not out.any() and tr.distinct_count == 0
+    with pytest.raises(ValueError, match="frame 1"):
+        tr.update(np.zeros((H + 1, W), np.int32), 1)

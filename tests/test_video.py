@@ -1,0 +1,166 @@
+"""Video decode/encode: round trips, batches, and the errors a user can cause."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from fishseg.io.images import write_image
+from fishseg.io.video import FrameReader, VideoError, VideoWriter, probe
+
+H, W = 96, 160
+
+
+def frame(i, rng=None):
+    """Frame i: grey level and a bright bar position encode i; optional noise."""
+    f = np.full((H, W, 3), 30 + 5 * i, np.uint8)
+    f[:, 6 * i: 6 * i + 12] = (230, 90, 40)
+    if rng is not None:
+        f = np.clip(f.astype(int) + rng.integers(-25, 25, f.shape), 0, 255).astype(np.uint8)
+    return f
+
+
+def write(path, n, noise=False, crf=18):
+    rng = np.random.default_rng(0) if noise else None
+    with VideoWriter(path, 10.0, W, H, crf=crf) as w:
+        for i in range(n):
+            w.write(frame(i, rng))
+    return path
+
+
+def bar_of(f):
+    """Which frame this is, from the centre of its bar (columns 6i .. 6i+11)."""
+    diff = f[:, :, 0].mean(axis=0) - f[:, :, 2].mean(axis=0)
+    return int(round((np.flatnonzero(diff > 100).mean() - 5.5) / 6))
+
+
+def test_roundtrip_batches_in_order(tmp_path):
+    p = write(tmp_path / "v.mp4", 23)
+    info = probe(p)
+    assert (info.frames, info.fps, info.width, info.height) == (23, 10.0, W, H)
+    with FrameReader(p, 5) as r:
+        batches = list(r)
+    assert [len(i) for i, _ in batches] == [5, 5, 5, 5, 3]
+    idx = np.concatenate([i for i, _ in batches])
+    frames = np.concatenate([f for _, f in batches])
+    assert idx.tolist() == list(range(23)) and frames.dtype == np.uint8
+    assert frames.shape == (23, H, W, 3)
+    assert [bar_of(f) for f in frames] == list(range(23))  # RGB order, right frame
+    assert np.abs(frames.astype(int) - np.stack([frame(i) for i in range(23)])).mean() < 4
+    assert r.errors == [] and r.frames_read == 23
+    late = np.concatenate([i for i, _ in FrameReader(p, 4, start=19)])
+    assert late.tolist() == [19, 20, 21, 22]
+
+
+def test_opencv_and_browser_can_read_what_we_write(tmp_path):
+    p = write(tmp_path / "v.mp4", 7)
+    cap = cv2.VideoCapture(str(p))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 7
+    ok, f = cap.read()
+    assert ok and f.shape == (H, W, 3)
+    with av.open(str(p)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and s.codec_context.pix_fmt == "yuv420p"
+    assert [q.name for q in tmp_path.iterdir()] == ["v.mp4"]  # no temp file left
+
+
+def test_writer_is_atomic_on_error(tmp_path):
+    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "x.mp4", 10, W, H) as w:
+        w.write(frame(0))
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_file_named_mp4(tmp_path):
+    p = tmp_path / "notes.mp4"
+    p.write_text("these are not frames\n" * 20)
+    with pytest.raises(VideoError, match=r"notes\.mp4.*not a video"):
+        FrameReader(p, 4)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(VideoError, match=r"nothere\.mp4: not found"):
+        probe(tmp_path / "nothere.mp4")
+
+
+def test_zero_frame_video(tmp_path):
+    p = write(tmp_path / "empty.mp4", 0)
+    with pytest.raises(VideoError, match=r"empty\.mp4.*zero frames"):
+        FrameReader(p, 4)
+
+
+def test_truncated_video_reports_frames_read(tmp_path):
+    p = write(tmp_path / "cut.mp4", 30, noise=True)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    r = FrameReader(p, 4)
+    got = []
+    with pytest.raises(VideoError, match=r"cut\.mp4: frame (\d+) failed to decode \(\1 of 30 "
+                                          r"frames read") as e:
+        for idx, _ in r:
+            got.extend(idx.tolist())
+    assert 0 < len(got) < 30 and got == list(range(len(got)))
+    assert f"frame {len(got)} failed" in str(e.value)
+    # "skip" keeps the good frames and records the failure instead of raising
+    r = FrameReader(p, 4, on_error="skip")
+    assert sum(len(i) for i, _ in r) == len(got) and len(r.errors) == 1
+
+
+def test_grey_16bit_video(tmp_path):
+    p = tmp_path / "grey.mkv"
+    with av.open(str(p), "w", format="matroska") as c:
+        s = c.add_stream("ffv1", rate=Fraction(5))
+        s.width, s.height, s.pix_fmt = W, H, "gray16le"
+        for i in range(4):
+            g = (np.arange(W, dtype=np.uint16)[None].repeat(H, 0) * 400 + i).astype(np.uint16)
+            for pk in s.encode(av.VideoFrame.from_ndarray(g, format="gray16le")):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    (idx, f), = list(FrameReader(p, 8))
+    assert idx.tolist() == [0, 1, 2, 3] and f.shape == (4, H, W, 3) and f.dtype == np.uint8
+    assert (f[..., 0] == f[..., 1]).all() and (f[..., 1] == f[..., 2]).all()
+    assert (np.diff(f[0, 0, :, 0].astype(int)) >= 0).all() and f[0, 0, -1, 0] > 200
+
+
+def test_writer_takes_grey_frames(tmp_path):
+    p = tmp_path / "g.mp4"
+    with VideoWriter(p, 5, W, H) as w:
+        w.write(np.full((2, H, W), 128, np.uint8))
+    (idx, f), = list(FrameReader(p, 4))
+    assert len(idx) == 2 and abs(int(f.mean()) - 128) <= 3
+
+
+def test_image_folder_with_a_broken_file(tmp_path):
+    d = tmp_path / "imgs"
+    names = ["f_1.png", "f_2.png", "f_3.png", "f_10.png"]  # natural order: 10 is last
+    for i, n in enumerate(names):
+        write_image(d / n, frame(i))
+    (d / "f_3.png").write_bytes(b"\x89PNG broken")
+    (d / "readme.txt").write_text("not an image")
+    info = probe(d, fps=2.5)
+    assert (info.frames, info.fps, info.width, info.height) == (4, 2.5, W, H)
+    r = FrameReader(d, 2, fps=2.5)
+    batches = list(r)
+    idx = np.concatenate([i for i, _ in batches]).tolist()
+    assert idx == [0, 1, 3]
+    assert [bar_of(f) for _, b in batches for f in b] == [0, 1, 3]
+    assert len(r.errors) == 1 and r.errors[0].index == 2 and "f_3.png" in r.errors[0].message
+    with pytest.raises(VideoError, match=r"f_3\.png"):
+        list(FrameReader(d, 2, on_error="raise"))
+    # a list of files is a video too, in the order given
+    files = [d / "f_10.png", d / "f_1.png"]
+    assert [bar_of(f) for _, b in FrameReader(files, 4) for f in b] == [3, 0]
+
+
+def test_early_close_stops_the_thread(tmp_path):
+    p = write(tmp_path / "v.mp4", 20)
+    r = FrameReader(p, 2, prefetch=1)
+    for _ in r:
+        break
+    r.close()
+    assert not r._thread.is_alive()
