@@ -1,0 +1,130 @@
+"""Rendering many frames: scenes -> raw frames and final instance ids, then compression.
+
+:func:`render_raw` draws the frames as the camera records them (before compression) with
+their labels; :func:`render_frames` adds the H.264 round trip so in-memory training data is
+exactly what the model sees when it reads the written files.
+
+Randomness: one ``numpy.random.SeedSequence(seed)`` is split into independent streams (the
+scene of a video or of each still, and the sensor noise of each frame), so results depend
+only on the seed and the configuration.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fishseg.synth.scene import make_scene, render_frame
+
+GENERATOR_VERSION = "1.0"
+
+
+def _even(n: int) -> int:
+    return max(int(n) - int(n) % 2, 2)
+
+
+def frame_size(cfg) -> tuple[int, int]:
+    """(width, height) actually rendered: the configured size rounded down to even numbers
+    (H.264 with 4:2:0 chroma needs even dimensions)."""
+    return _even(cfg.width), _even(cfg.height)
+
+
+def _progress(it, enabled: bool, desc: str, total: int):
+    if not enabled:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, total=total, unit="frame")
+
+
+def relabel_by_appearance(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """Renumber ids 1..N in order of first appearance (by frame, then by provisional id).
+
+    Args:
+        labels: (T, H, W) int32 provisional ids (0 = background).
+
+    Returns:
+        ((T, H, W) int32 labels with ids 1..N, N).
+    """
+    top = int(labels.max()) if labels.size else 0
+    seen = np.zeros(top + 1, bool)
+    order = []
+    for frame in labels:
+        present = np.flatnonzero(np.bincount(frame.ravel(), minlength=top + 1))
+        new = present[(present > 0) & ~seen[present]]
+        seen[new] = True
+        order.extend(new.tolist())
+    lut = np.zeros(top + 1, np.int32)
+    lut[np.asarray(order, np.int64)] = np.arange(1, len(order) + 1, dtype=np.int32)
+    return lut[labels], len(order)
+
+
+def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool = False):
+    """Render ``n`` frames of one video (or ``n`` independent stills), uncompressed.
+
+    Args:
+        n: number of frames (>= 1).
+        seed: random seed; the same seed and config give identical output.
+        cfg: :class:`fishseg.config.SynthConfig` (None = defaults).
+        stills: independent frames, each with its own belt, lighting, camera and fish.
+        progress: show a tqdm bar.
+
+    Returns:
+        (images, labels, fish_count): (n, H, W, 3) uint8 RGB, (n, H, W) int32 fish ids
+        1..fish_count (0 = belt, rails, occluders), where ids follow first appearance and a
+        fish keeps its id across frames.
+    """
+    if cfg is None:
+        from fishseg.config import SynthConfig
+
+        cfg = SynthConfig()
+    if n < 1:
+        raise ValueError(f"number of frames must be >= 1, got {n}")
+    width, height = frame_size(cfg)
+    ss = np.random.SeedSequence(seed)
+    scene_seq, noise_seq = ss.spawn(2)
+    noise_rngs = [np.random.default_rng(s) for s in noise_seq.spawn(n)]
+    images = np.empty((n, height, width, 3), np.uint8)
+    labels = np.empty((n, height, width), np.int32)
+    if stills:
+        offset = 0
+        for i, s in enumerate(_progress(scene_seq.spawn(n), progress, "synth stills", n)):
+            scene = make_scene(np.random.default_rng(s), cfg, width, height, 1, still=True)
+            img, lab = render_frame(scene, 0, noise_rngs[i])
+            # Stills are independent: give each its own block of ids.
+            images[i] = img
+            labels[i] = np.where(lab > 0, lab + offset, 0)
+            offset += len(scene.fish)
+    else:
+        scene = make_scene(np.random.default_rng(scene_seq), cfg, width, height, n)
+        for t in _progress(range(n), progress, "synth frames", n):
+            images[t], labels[t] = render_frame(scene, t, noise_rngs[t])
+    labels, count = relabel_by_appearance(labels)
+    return images, labels, count
+
+
+def render_frames(n: int, seed: int, cfg=None, stills: bool = False):
+    """In-memory synthetic data exactly as the model sees it from the written files.
+
+    Renders like :func:`fishseg.synth.synthesize` (same seed -> same pixels) and passes
+    the frames through the same H.264 encode and OpenCV decode.
+
+    Args:
+        n: number of frames or stills.
+        seed: random seed.
+        cfg: :class:`fishseg.config.SynthConfig` (None = defaults).
+        stills: independent stills instead of consecutive video frames.
+
+    Returns:
+        (images, labels): (n, H, W, 3) uint8 RGB after compression, (n, H, W) int32 ids.
+    """
+    from fishseg.config import SynthConfig
+    from fishseg.synth.writer import roundtrip_h264
+
+    cfg = cfg or SynthConfig()
+    raw, labels, _ = render_raw(n, seed, cfg, stills)
+    with tempfile.TemporaryDirectory(prefix="fishseg-synth-") as tmp:
+        images = roundtrip_h264(raw, Path(tmp) / "video.mp4", cfg.fps, cfg.crf, intra=stills)
+    return images, labels
