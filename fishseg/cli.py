@@ -32,9 +32,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="override one config value, e.g. --set train.steps=500 (repeatable)")
 
 
-def _config(args: argparse.Namespace, **flags: object) -> Config:
-    """The configuration from --config, then --set, then dedicated flags (not None)."""
-    cfg = load_config(args.config)
+def _config(args: argparse.Namespace, base: Config | None = None, **flags: object) -> Config:
+    """The configuration: ``base`` (or the defaults), then --config, --set, and dedicated
+    flags (those not None), each overriding the one before."""
+    cfg = load_config(args.config, base=base)
     cfg = override(cfg, list(args.set))
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
     return override(cfg, extra, where="command-line flags") if extra else cfg
@@ -58,6 +59,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     path = train_and_evaluate(args.data, args.out, cfg, progress=not args.quiet)
     print(f"model written to {path}")
     return 0
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from fishseg.pipeline import results_table, segment_inputs
+
+    flags = {"measure.cm_per_pixel": args.cm_per_pixel}
+    from fishseg.model.bundle import load_model
+
+    model = load_model(args.model)
+    cfg = _config(args, base=model.cfg, **flags)
+    results = segment_inputs(args.inputs, args.out, model=model, cfg=cfg,
+                             progress=not args.quiet, batch_size=args.batch_size,
+                             scale=args.scale, overlay=not args.no_overlay,
+                             overwrite=args.overwrite, fps=args.fps)
+    print(results_table(results))
+    return 1 if any(r.status == "failed" for r in results) else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -102,6 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("segment", help="segment, track, count and measure fish in videos/images")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, image files, or folders of them")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output root folder")
+    p.add_argument("--model", metavar="MODEL.fishseg", help="model file (default: bundled model)")
+    g = p.add_argument_group("processing")
+    g.add_argument("--batch-size", type=int, default=8, help="frames per device batch (default 8)")
+    g.add_argument("--scale", type=float, default=1.0,
+                   help="resize frames by this factor first (outputs are at that size)")
+    g.add_argument("--fps", type=float, default=1.0, help="frame rate of image sequences")
+    g.add_argument("--cm-per-pixel", type=float, default=None,
+                   help="calibration: adds centimetre columns to fish.csv")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--overwrite", action="store_true", help="redo inputs that are complete")
+    g.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_segment)
 
     p = sub.add_parser("demo", help="segment a generated belt video with the bundled model")
     p.add_argument("--out", type=Path, default=Path("fishseg-demo"), help="output folder")

@@ -304,14 +304,18 @@ def from_dict(data: dict | None, where: str = "<dict>", base: Config | None = No
     return _validate(_build(Config, data or {}, "", where, base), where)
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Load a YAML configuration file (``None`` gives the defaults).
+def load_config(path: str | Path | None = None, base: Config | None = None) -> Config:
+    """Load a YAML configuration file (``None`` gives ``base``, or the defaults).
+
+    Args:
+        path: YAML file; its values override ``base``'s.
+        base: starting configuration (default: the built-in defaults).
 
     Raises:
         ConfigError: the file is missing, is not valid YAML, or holds a bad key or value.
     """
     if path is None:
-        return Config()
+        return base if base is not None else Config()
     path = Path(path)
     try:
         text = path.read_text()
@@ -321,7 +325,7 @@ def load_config(path: str | Path | None = None) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    return from_dict(data, str(path))
+    return from_dict(data, str(path), base=base)
 
 
 def override(cfg: Config, assignments: list[str], where: str = "command line") -> Config:

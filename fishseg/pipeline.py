@@ -1,0 +1,247 @@
+"""The main job: segment videos and image sequences into tracked, counted, measured fish.
+
+``segment_video`` streams one input through decode -> model (fg/edge maps) -> separation
+(markers + seeded watershed) -> tracking -> export, a batch of frames at a time, so memory
+stays bounded for a video of any length. ``segment_inputs`` runs it over many inputs,
+keeps going when one fails, and reports done / skipped / failed.
+
+Outputs of one input are written into a staging folder ``OUT/.<name>.partial`` and moved
+to ``OUT/<name>`` only when complete (``summary.json`` written last), so an interrupted
+run (Ctrl-C, a crash, a decode error) never leaves a folder that a rerun would skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from fishseg.config import Config
+from fishseg.io.export import ExportWriter, is_complete
+from fishseg.io.images import IMAGE_SUFFIXES
+from fishseg.io.video import FrameReader
+from fishseg.separate import separate
+from fishseg.tracking import Tracker
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".ts",
+                  ".h264", ".264", ".wmv", ".flv")
+STAGES = ("decode", "maps", "separate", "track", "export")
+
+
+@dataclass
+class InputResult:
+    """What happened to one input of :func:`segment_inputs`."""
+
+    input: str
+    status: str                      # "done", "skipped" or "failed"
+    out_dir: Path
+    message: str = ""
+    summary: dict = field(default_factory=dict)
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[Path | list[Path]]:
+    """Turn command-line inputs into units of work.
+
+    A video file is one input; an image file is one (single-frame) input; a folder gives
+    each video in it as one input and all its images together as one image sequence
+    (frames in natural order), named after the folder.
+
+    Raises:
+        FileNotFoundError: an input does not exist.
+    """
+    units: list[Path | list[Path]] = []
+    for raw in inputs:
+        p = Path(raw)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+        if p.is_dir():
+            files = sorted(q for q in p.iterdir() if q.is_file())
+            units += [q for q in files if q.suffix.lower() in VIDEO_SUFFIXES]
+            if any(q.suffix.lower() in IMAGE_SUFFIXES for q in files):
+                units.append(p)  # FrameReader reads a folder as an image sequence
+        else:
+            units.append(p)
+    return units
+
+
+def output_name(unit: Path) -> str:
+    """The name of an input's output folder: the file stem, or the folder name."""
+    return unit.name if unit.is_dir() else unit.stem
+
+
+def segment_frames(model, frames: np.ndarray, cfg: Config | None = None) -> np.ndarray:
+    """Instance labels of a batch of frames: maps from the model, then separation.
+
+    Args:
+        model: a :class:`fishseg.model.bundle.FishsegModel` (anything with
+            ``predict_maps`` and ``cfg``).
+        frames: (B, H, W, 3) uint8 RGB.
+        cfg: configuration whose ``separate`` section is used (default: the model's).
+
+    Returns:
+        (B, H, W) int32 labels, 0 = belt, ids 1..n per frame.
+    """
+    fg, edge = model.predict_maps(frames)
+    return np.asarray(separate(fg, edge, (cfg or model.cfg).separate))
+
+
+def _resize(frames: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return frames
+    h, w = frames.shape[1:3]
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, model=None,
+                  cfg: Config | None = None, batch_size: int = 8, scale: float = 1.0,
+                  overlay: bool = True, overwrite: bool = False, fps: float = 1.0,
+                  progress: bool = True) -> dict:
+    """Segment, track, count and measure the fish of one video (or image sequence).
+
+    Args:
+        source: a video file, an image file, a folder of images or a list of images.
+        out_dir: this input's output folder (``OUT/<name>``).
+        model: a loaded model (default: the bundled default model).
+        cfg: configuration for separation, tracking and measurement (default: the
+            model's own configuration).
+        batch_size: frames per batch on the device.
+        scale: frames are resized by this factor before processing; masks, overlay and
+            measurements are at the scaled size (cm_per_pixel refers to the input size).
+        overlay: also write ``overlay.mp4``.
+        overwrite: redo an input whose outputs are complete.
+        fps: frame rate of image sequences.
+        progress: show a tqdm bar (frames/s).
+
+    Returns:
+        the summary written to ``summary.json`` (``{"skipped": True, ...}`` when skipped).
+
+    Raises:
+        fishseg.io.video.VideoError: the input cannot be read (names the file and frame).
+    """
+    out_dir = Path(out_dir)
+    if is_complete(out_dir) and not overwrite:
+        return {"skipped": True, "output": str(out_dir)}
+    if model is None:
+        from fishseg.model.bundle import load_model
+
+        model = load_model()
+    cfg = cfg or model.cfg
+    cm = cfg.measure.cm_per_pixel
+    cm = cm / scale if cm is not None else None
+    stage = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(stage, ignore_errors=True)
+    t0 = time.perf_counter()
+    times = dict.fromkeys(STAGES, 0.0)
+    tracker = Tracker(cfg.track)
+    with FrameReader(source, batch_size, fps=fps) as reader:
+        info = reader.info
+        w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
+        bar = tqdm(total=info.frames, unit="frame", desc=output_name(Path(str(source))),
+                   disable=not progress, leave=False, dynamic_ncols=True)
+        try:
+            with ExportWriter(stage, input_name=str(source), fps=info.fps, width=w, height=h,
+                              cm_per_pixel=cm, overlay=overlay) as writer:
+                t = time.perf_counter()
+                for indices, frames in reader:
+                    frames = _resize(frames, scale)
+                    times["decode"] += time.perf_counter() - t
+                    t = time.perf_counter()
+                    fg, edge = model.predict_maps(frames)
+                    jax.block_until_ready((fg, edge))  # maps stay on the device
+                    t1 = time.perf_counter()
+                    times["maps"] += t1 - t
+                    labels = np.asarray(separate(fg, edge, cfg.separate))
+                    t2 = time.perf_counter()
+                    times["separate"] += t2 - t1
+                    tracked = [tracker.update(lab, int(i)) for i, lab in zip(indices, labels)]
+                    t3 = time.perf_counter()
+                    times["track"] += t3 - t2
+                    for i, lab, frame in zip(indices, tracked, frames):
+                        writer.add_frame(int(i), lab, frame if overlay else None)
+                    t = time.perf_counter()
+                    times["export"] += t - t3
+                    bar.update(len(indices))
+                errors = [f"frame {e.index}: {e.message}" for e in reader.errors]
+                summary = writer.finish(
+                    tracker.tracks, distinct_fish=tracker.distinct_count,
+                    model_checksum=getattr(model, "checksum", None),
+                    seconds=round(time.perf_counter() - t0, 3),
+                    extra={"scale": scale, "stage_seconds": {k: round(v, 3) for k, v in times.items()},
+                           "skipped_frames": errors})
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        finally:
+            bar.close()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    stage.rename(out_dir)
+    return summary
+
+
+def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
+                   cfg: Config | None = None, progress: bool = True,
+                   **kwargs) -> list[InputResult]:
+    """Run :func:`segment_video` on every input; a failure does not stop the others.
+
+    Args:
+        inputs: videos, images and folders (see :func:`expand_inputs`).
+        out: the output root; each input gets ``out/<name>/``.
+        model: a loaded model (default: the bundled default, loaded once).
+        cfg: configuration override (default: the model's).
+        progress: show an overall bar and one per input.
+        **kwargs: passed on to :func:`segment_video`.
+
+    Returns:
+        one :class:`InputResult` per input, in order.
+    """
+    out = Path(out)
+    units, results = [], []
+    for raw in inputs:
+        try:
+            units += expand_inputs([raw])
+        except OSError as e:
+            results.append(InputResult(str(raw), "failed", out, str(e)))
+    names: dict[str, int] = {}
+    for unit in tqdm(units, desc="inputs", unit="input", disable=not progress or len(units) < 2):
+        name = output_name(unit)
+        names[name] = names.get(name, 0) + 1
+        if names[name] > 1:  # two inputs with one stem: keep both
+            name = f"{name}-{names[name]}"
+        dest = out / name
+        try:
+            if model is None and not (is_complete(dest) and not kwargs.get("overwrite")):
+                from fishseg.model.bundle import load_model
+
+                model = load_model()
+            s = segment_video(unit, dest, model=model, cfg=cfg, progress=progress, **kwargs)
+            status = "skipped" if s.get("skipped") else "done"
+            msg = "already complete (use --overwrite to redo)" if status == "skipped" else (
+                f"{s['frames']} frames, {s['distinct_fish']} fish")
+            if s.get("skipped_frames"):
+                msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
+            results.append(InputResult(str(unit), status, dest, msg, s))
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # noqa: BLE001 - one bad input must not stop the batch
+            results.append(InputResult(str(unit), "failed", dest, f"{type(e).__name__}: {e}"))
+    return results
+
+
+def results_table(results: Sequence[InputResult]) -> str:
+    """A plain-text table of done / skipped / failed inputs, with totals."""
+    rows = [(r.status, r.input, r.message) for r in results]
+    wi = max([len("input")] + [len(r[1]) for r in rows])
+    lines = [f"{'status':8} {'input':{wi}}  detail"]
+    lines += [f"{s:8} {i:{wi}}  {m}" for s, i, m in rows]
+    counts = {k: sum(r.status == k for r in results) for k in ("done", "skipped", "failed")}
+    lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""The video pipeline end to end on real files, with an oracle model.
+
+The oracle's maps are the target maps of the true masks, so what is tested here is
+everything around the network: decoding, separation, tracking, counting, exports, the
+skip-if-done rule and the handling of bad inputs. The bundled model's own accuracy on
+the same kind of video is tested in ``test_default_model.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from fishseg.config import Config, SynthConfig
+from fishseg.io.images import read_labels, write_image
+from fishseg.io.video import VideoWriter
+from fishseg.metrics import count_scores
+from fishseg.pipeline import expand_inputs, results_table, segment_inputs, segment_video
+from fishseg.synth import synthesize
+from fishseg.targets import target_maps
+
+W, H = 640, 360
+
+
+class OracleModel:
+    """Maps = target maps of the true masks of the frames, in the order they are asked."""
+
+    def __init__(self, masks_dir):
+        self.masks = [read_labels(p) for p in sorted(masks_dir.glob("*.png"))]
+        self.cfg = Config()
+        self.checksum = "oracle"
+        self.calls = 0
+
+    def predict_maps(self, frames):
+        n = len(frames)
+        labels = np.stack(self.masks[self.calls:self.calls + n])
+        self.calls += n
+        fg, edge = target_maps(labels, self.cfg.targets.edge_width)
+        return jnp.asarray(fg), jnp.asarray(edge)
+
+
+@pytest.fixture(scope="module")
+def belt(tmp_path_factory):
+    d = tmp_path_factory.mktemp("belt")
+    meta = synthesize(d, frames=40, seed=5, cfg=SynthConfig(width=W, height=H), progress=False)
+    return d, meta
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_counts_tracks_and_exports_agree(belt, tmp_path):
+    src, meta = belt
+    out = tmp_path / "out" / "video"
+    s = segment_video(src / "video.mp4", out, model=OracleModel(src / "masks"), batch_size=6,
+                      progress=False)
+    assert s["frames"] == 40 and s["model_checksum"] == "oracle"
+    true_counts = [np.unique(m[m > 0]).size for m in OracleModel(src / "masks").masks]
+    counts = [int(r["fish_in_view"]) for r in read_csv(out / "counts.csv")]
+    err = count_scores(true_counts, counts)
+    assert err["mae"] <= 1.0, (true_counts, counts)
+    print("oracle count", err, s["distinct_fish"], meta["fish_count"])
+    assert abs(s["distinct_fish"] - meta["fish_count"]) <= 0.1 * meta["fish_count"]
+    # PNGs, COCO and CSVs tell the same story
+    coco = json.loads((out / "instances.json").read_text())
+    fish = {int(r["track_id"]): r for r in read_csv(out / "fish.csv")}
+    assert len(fish) == s["distinct_fish"]
+    by_image = {}
+    for a in coco["annotations"]:
+        by_image.setdefault(a["image_id"], []).append(a)
+    seen = {}
+    for img in coco["images"]:
+        png = read_labels(out / "masks" / img["file_name"])
+        ids = sorted(int(a["track_id"]) for a in by_image.get(img["id"], []))
+        assert ids == sorted(np.unique(png[png > 0]).tolist())
+        for a in by_image.get(img["id"], []):
+            m = mask_utils.decode(a["segmentation"]).astype(bool)
+            assert np.array_equal(m, png == a["track_id"])
+            seen.setdefault(a["track_id"], []).append(img["frame_index"])
+    for tid, frames in seen.items():
+        assert int(fish[tid]["first_frame"]) == min(frames)
+        assert int(fish[tid]["last_frame"]) == max(frames)
+        assert int(fish[tid]["frames_seen"]) == len(frames)
+    assert (out / "overlay.mp4").stat().st_size > 0
+    assert set(s["stage_seconds"]) == {"decode", "maps", "separate", "track", "export"}
+
+
+def test_bad_inputs_are_reported_and_others_processed(belt, tmp_path):
+    src, _ = belt
+    good = src / "video.mp4"
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    empty = tmp_path / "empty.mp4"
+    with VideoWriter(empty, 10, W, H):
+        pass
+    cut = tmp_path / "cut.mp4"
+    data = good.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    grey = tmp_path / "grey.mp4"
+    with VideoWriter(grey, 10, W, H) as w:
+        for i in range(5):
+            w.write(np.full((H, W), 40 + 20 * i, np.uint8))
+    folder = tmp_path / "stills"
+    (folder).mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_image(folder / f"f{i}.png", rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
+    (folder / "f1.png").write_bytes(b"broken")
+
+    class Model(OracleModel):
+        def predict_maps(self, frames):
+            z = jnp.zeros(frames.shape[:3], jnp.float32)
+            return z, z
+
+    out = tmp_path / "out"
+    inputs = [text, good, empty, cut, grey, folder, tmp_path / "missing.mp4"]
+    results = segment_inputs(inputs, out, model=Model(src / "masks"), progress=False)
+    status = {r.input.split("/")[-1]: r for r in results}
+    assert status["missing.mp4"].status == "failed" and "missing.mp4" in status["missing.mp4"].message
+    assert status["notes.mp4"].status == "failed" and "notes.mp4" in status["notes.mp4"].message
+    assert status["empty.mp4"].status == "failed" and "zero frames" in status["empty.mp4"].message
+    assert status["cut.mp4"].status == "failed"
+    assert "cut.mp4" in status["cut.mp4"].message  # moov atom lost: cannot open
+    assert status["video.mp4"].status == "done" and status["grey.mp4"].status == "done"
+    assert status["stills"].status == "done" and "1 unreadable frames skipped" in status["stills"].message
+    assert json.loads((out / "stills" / "summary.json").read_text())["frames"] == 2
+    # failed inputs leave nothing that a rerun would take for finished work
+    assert not (out / "cut").exists() and not list(out.glob(".*partial"))
+    table = results_table(results)
+    assert "3 done, 0 skipped, 4 failed" in table
+    # a rerun skips what is done and tries the failed ones again
+    before = (out / "video" / "summary.json").stat().st_mtime_ns
+    again = segment_inputs([good, cut], out, model=Model(src / "masks"), progress=False)
+    assert [r.status for r in again] == ["skipped", "failed"]
+    assert (out / "video" / "summary.json").stat().st_mtime_ns == before
+
+
+def test_interrupted_input_leaves_no_output(belt, tmp_path):
+    src, _ = belt
+
+    class Boom(OracleModel):
+        def predict_maps(self, frames):
+            if self.calls:
+                raise KeyboardInterrupt
+            return super().predict_maps(frames)
+
+    out = tmp_path / "out" / "video"
+    with pytest.raises(KeyboardInterrupt):
+        segment_video(src / "video.mp4", out, model=Boom(src / "masks"), batch_size=4,
+                      progress=False)
+    assert not out.exists() and not list(out.parent.glob(".*"))
+
+
+def test_expand_inputs(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "b.avi").write_bytes(b"")
+    (tmp_path / "x.png").write_bytes(b"")
+    (tmp_path / "readme.txt").write_text("")
+    units = expand_inputs([tmp_path])
+    assert units == [tmp_path / "a.mp4", tmp_path / "b.avi", tmp_path]
+    with pytest.raises(FileNotFoundError, match="nope"):
+        expand_inputs([tmp_path / "nope"])
