@@ -161,8 +161,8 @@ class PixelForestConfig:
 
     processing_width: int = _f(320, "frames are resized to this width for features and prediction", min=32, max=7680)
     sigma_min: float = _f(1.0, "smallest feature scale (pixels at processing width)", min=0.1, max=64.0)
-    sigma_max: float = _f(8.0, "largest feature scale", min=0.1, max=128.0)
-    num_sigma: int = _f(4, "number of feature scales", min=1, max=16)
+    sigma_max: float = _f(16.0, "largest feature scale", min=0.1, max=128.0)
+    num_sigma: int = _f(5, "number of feature scales", min=1, max=16)
     n_estimators: int = _f(32, "trees per forest", min=1, max=1000)
     max_depth: int = _f(14, "maximal tree depth", min=1, max=64)
     min_samples_leaf: int = _f(4, "least training pixels per leaf", min=1)
