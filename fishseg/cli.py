@@ -3,7 +3,9 @@
 Subcommands::
 
     fishseg synth OUT [--frames N | --stills N] [--seed S] [--width W --height H]
-    fishseg train --data DIR [--data DIR ...] --out MODEL.fishseg [--config FILE]
+    fishseg train --data DIR [--data DIR ...] --out MODEL.fishseg [--method pixel-forest]
+    fishseg segment INPUT... --out DIR [--model MODEL.fishseg] [--batch-size N] [--scale S]
+    fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg demo [--out DIR]
     fishseg config [--config FILE] [--set KEY=VALUE ...]
 
@@ -53,10 +55,17 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fishseg.train import train_and_evaluate
-
     cfg = _config(args, **{"train.steps": args.steps, "train.seed": args.seed})
-    path = train_and_evaluate(args.data, args.out, cfg, progress=not args.quiet)
+    if args.method == "pixel-forest":
+        from fishseg.baselines.pixel_forest import train_pixel_forest
+        from fishseg.io.datasets import load_datasets
+
+        path = train_pixel_forest(load_datasets(args.data), cfg, args.out,
+                                  progress=not args.quiet)
+    else:
+        from fishseg.train import train_and_evaluate
+
+        path = train_and_evaluate(args.data, args.out, cfg, progress=not args.quiet)
     print(f"model written to {path}")
     return 0
 
@@ -75,6 +84,20 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                              overwrite=args.overwrite, fps=args.fps)
     print(results_table(results))
     return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fishseg.evaluate import evaluate
+
+    if args.model and args.method == "classical":
+        raise ValueError("--model does not apply to --method classical")
+    cfg = _config(args)
+    evaluate(args.data, model=args.model, method=args.method, cfg=cfg, report_dir=args.report,
+             json_path=args.json, progress=not args.quiet)
+    for what, where in (("JSON", args.json), ("report", args.report)):
+        if where:
+            print(f"{what} written to {where}")
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -115,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", required=True, metavar="DIR",
                    help="dataset: folder with images/ and masks/, or a COCO json (repeatable)")
     p.add_argument("--out", required=True, type=Path, metavar="MODEL.fishseg", help="model file")
+    p.add_argument("--method", choices=("fishseg", "pixel-forest"), default="fishseg",
+                   help="what to train: the N^4-Fields model or the pixel-forest baseline")
     p.add_argument("--steps", type=int, default=None, help="override train.steps")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     _add_config_args(p)
@@ -138,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_segment)
 
+    p = sub.add_parser("evaluate", help="score a model or a baseline on annotated frames")
+    p.add_argument("--data", required=True, metavar="DIR", help="annotated dataset (folder or COCO)")
+    p.add_argument("--model", metavar="MODEL", default=None,
+                   help="model file: a .fishseg bundle, or a pixel-forest file (default: bundled)")
+    p.add_argument("--method", choices=("fishseg", "classical", "pixel-forest"), default="fishseg",
+                   help="fishseg (default), classical (Otsu + distance transform + watershed) or "
+                        "pixel-forest (needs --model from `fishseg train --method pixel-forest`)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write every number as JSON")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="write PNGs: AP vs IoU, count scatter, worst frames")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("demo", help="segment a generated belt video with the bundled model")
     p.add_argument("--out", type=Path, default=Path("fishseg-demo"), help="output folder")
     p.add_argument("--frames", type=int, default=24, help="frames to generate (default 24)")
@@ -150,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_user_error(e: BaseException) -> bool:
+    """Bad files, keys and inputs: fishseg's own errors and the OS/value errors they cause."""
+    return isinstance(e, (ValueError, OSError)) or type(e).__module__.startswith("fishseg.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``fishseg`` command; returns the exit status."""
     parser = build_parser()
@@ -159,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fishseg: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as e:  # user errors: bad files, keys, inputs
-        if args.debug:
+    except Exception as e:
+        if args.debug or not _is_user_error(e):
             raise
         print(f"fishseg {args.command}: error: {e}", file=sys.stderr)
         return 2
