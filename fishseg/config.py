@@ -103,10 +103,11 @@ class TrainConfig:
 class DictionaryConfig:
     """The learned dictionary (keys = codewords, values = target patches)."""
 
-    size: int = _f(4096, "K, number of dictionary entries after k-means", min=1, max=65536)
+    size: int = _f(2048, "K, number of dictionary entries after k-means (lookup cost ~ K)", min=1, max=65536)
     samples: int = _f(60000, "training patches whose codewords seed the dictionary", min=1)
     kmeans_iters: int = _f(20, "k-means iterations", min=1, max=1000)
-    chunk: int = _f(4096, "query rows per chunk of the nearest-neighbour search", min=1)
+    chunk: int = _f(256, "query rows per chunk of the nearest-neighbour search (256: the "
+                    "chunk x K distances stay in cache; memory ~ 4*chunk*K bytes)", min=1)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+"""From foreground and edge maps to fish instances: markers, seeded watershed, clean-up.
+
+Touching fish share one foreground blob; the network's edge map runs along the line
+where they touch. :func:`separate` splits such blobs:
+
+1. mask = ``fg > fg_threshold``;
+2. markers = connected components of the cores ``fg > core_fg & edge < core_edge``
+   (inside the mask), those under ``min_marker_area`` pixels dropped;
+3. elevation = ``edge_weight * edge + (1 - edge_weight) * (1 - fg)``, flooded from the
+   markers inside the mask (:func:`fishseg.watershed.seeded_watershed`);
+4. regions under ``min_area`` pixels are removed; the rest are numbered 1..n per frame.
+
+All numbers are in :class:`fishseg.config.SeparateConfig`. Backends: ``jax`` (one jitted
+function per shape, vmapped over frames), ``skimage`` (scipy + skimage, frame by frame on
+the CPU, the reference) and ``auto``: skimage when JAX runs on the CPU, jax on an
+accelerator (measured by ``scripts/bench_watershed.py``, see docs/performance.md,
+"Watershed": on the 2-core CPU skimage is the faster).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import ndimage
+
+from fishseg.config import SeparateConfig
+from fishseg.labeling import _label_frame, _remove_frame
+from fishseg.watershed import _watershed_frame, skimage_watershed
+
+
+def resolve_backend(backend: str) -> str:
+    """``"jax"`` or ``"skimage"`` for a configured backend (``"auto"`` looks at the device)."""
+    if backend == "auto":
+        return "skimage" if jax.default_backend() == "cpu" else "jax"
+    if backend not in ("jax", "skimage"):
+        raise ValueError(f"separate.backend must be auto, jax or skimage, got {backend!r}")
+    return backend
+
+
+def _maps(fg, edge, fg_threshold, core_fg, core_edge, edge_weight):
+    """(mask, cores, float32 elevation) of numpy or jax maps (same module as the input)."""
+    xp = jnp if isinstance(fg, jax.Array) else np
+    mask = fg > fg_threshold
+    cores = mask & (fg > core_fg) & (edge < core_edge)
+    elev = (edge_weight * edge + (1.0 - edge_weight) * (1.0 - fg)).astype(xp.float32)
+    return mask, cores, elev
+
+
+def _thresholds(cfg: SeparateConfig) -> tuple[float, float, float, float]:
+    return cfg.fg_threshold, cfg.core_fg, cfg.core_edge, cfg.edge_weight
+
+
+def _separate_frame(fg, edge, thresholds, areas, connectivity, method):
+    mask, cores, elev = _maps(fg, edge, *thresholds)
+    markers, _ = _label_frame(cores, connectivity)
+    markers = _remove_frame(markers, areas[0])
+    labels, _, _ = _watershed_frame(elev, markers, mask, connectivity, method, 4)
+    return _remove_frame(labels, areas[1])
+
+
+@functools.partial(jax.jit, static_argnames=("connectivity", "method"))
+def _separate_jax(fg, edge, thresholds, areas, connectivity, method):
+    """Thresholds and areas are traced: changing them does not recompile."""
+    frame = functools.partial(_separate_frame, thresholds=thresholds, areas=areas,
+                              connectivity=connectivity, method=method)
+    return jax.vmap(frame)(fg, edge)
+
+
+def _sequential_keep(labels: np.ndarray, min_area: int) -> np.ndarray:
+    """Numpy twin of :func:`fishseg.labeling.remove_small` for one frame."""
+    area = np.bincount(labels.ravel(), minlength=1)
+    keep = area >= min_area
+    keep[0] = False
+    new_id = np.cumsum(keep) * keep
+    return new_id[labels].astype(np.int32)
+
+
+def _separate_skimage(fg: np.ndarray, edge: np.ndarray, cfg: SeparateConfig) -> np.ndarray:
+    out = np.zeros(fg.shape, np.int32)
+    structure = ndimage.generate_binary_structure(2, cfg.connectivity)
+    for i in range(fg.shape[0]):
+        mask, cores, elev = _maps(fg[i], edge[i], *_thresholds(cfg))
+        markers = _sequential_keep(ndimage.label(cores, structure)[0], cfg.min_marker_area)
+        labels = skimage_watershed(elev, markers, mask, cfg.connectivity)
+        out[i] = _sequential_keep(labels, cfg.min_area)
+    return out
+
+
+def separate(fg, edge, cfg: SeparateConfig | None = None):
+    """Instance labels of touching fish from foreground and edge maps.
+
+    Parameters
+    ----------
+    fg : (H, W) or (B, H, W) float array in [0, 1]
+        Foreground probability.
+    edge : (H, W) or (B, H, W) float array in [0, 1]
+        Boundary probability.
+    cfg : SeparateConfig, optional
+        Thresholds, areas, connectivity and backend (default: ``SeparateConfig()``).
+
+    Returns
+    -------
+    labels : (H, W) or (B, H, W) int32 array
+        0 = belt; fish 1..n per frame. A jax array for the jax backend, numpy otherwise.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ or are not (H, W) / (B, H, W), or a map holds NaN or infinity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.indices((40, 60))
+    >>> a, b = (y - 20) ** 2 + (x - 18) ** 2 < 12 ** 2, (y - 20) ** 2 + (x - 40) ** 2 < 12 ** 2
+    >>> fg = (a | b).astype(np.float32)
+    >>> edge = (a & b | (np.abs(x - 29) <= 1) & (a | b)).astype(np.float32)
+    >>> labels = separate(fg, edge, SeparateConfig(backend="jax"))
+    >>> int(labels.max()), int(labels[20, 10]), int(labels[20, 50])
+    (2, 1, 2)
+    """
+    cfg = cfg or SeparateConfig()
+    backend = resolve_backend(cfg.backend)
+    fg_np, edge_np = np.asarray(fg, np.float32), np.asarray(edge, np.float32)
+    if fg_np.shape != edge_np.shape or fg_np.ndim not in (2, 3):
+        raise ValueError(f"fg and edge must both be (H, W) or (B, H, W) of one shape, "
+                         f"got {fg_np.shape} and {edge_np.shape}")
+    for name, a in (("fg", fg_np), ("edge", edge_np)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} map holds NaN or infinite values")
+    was_2d = fg_np.ndim == 2
+    if was_2d:
+        fg_np, edge_np = fg_np[None], edge_np[None]
+    if backend == "jax":
+        thresholds = jnp.asarray(_thresholds(cfg), jnp.float32)
+        areas = jnp.asarray([cfg.min_marker_area, cfg.min_area], jnp.int32)
+        out = _separate_jax(jnp.asarray(fg_np), jnp.asarray(edge_np), thresholds, areas,
+                            cfg.connectivity, cfg.method)
+    else:
+        out = _separate_skimage(fg_np, edge_np, cfg)
+    return out[0] if was_2d else out

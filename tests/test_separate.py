@@ -1,0 +1,99 @@
+"""separate(): touching ellipses split like skimage's reference backend."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import fishseg.separate as sep
+from fishseg.config import SeparateConfig
+from fishseg.separate import resolve_backend, separate
+from fishseg.targets import edge_map
+
+
+def touching_ellipses(rng, h=160, w=224, n=5):
+    """Truth labels and blurred, noisy (fg, edge) maps of a clump of touching ellipses."""
+    labels = np.zeros((h, w), np.int32)
+    yy, xx = np.indices((h, w), dtype=np.float32)
+    cy, cx = h / 2, w / 2
+    for i in range(1, n + 1):
+        length, width = rng.uniform(50, 80), rng.uniform(18, 26)
+        ang = rng.uniform(0, 2 * np.pi)
+        y0, x0 = cy + 0.3 * length * np.sin(ang) * (i > 1), cx + 0.45 * length * np.cos(ang) * (i > 1)
+        t = rng.uniform(0, np.pi)
+        u = (xx - x0) * np.cos(t) + (yy - y0) * np.sin(t)
+        v = -(xx - x0) * np.sin(t) + (yy - y0) * np.cos(t)
+        labels[(2 * u / length) ** 2 + (2 * v / width) ** 2 < 1] = i
+    fg = ndimage.gaussian_filter((labels > 0).astype(np.float32), 1.5)
+    edge = ndimage.gaussian_filter(edge_map(labels, 2).astype(np.float32), 1.5) * 1.6
+    fg += rng.normal(0, 0.05, fg.shape).astype(np.float32)
+    edge += rng.normal(0, 0.05, fg.shape).astype(np.float32)
+    return labels, np.clip(fg, 0, 1), np.clip(edge, 0, 1)
+
+
+def adjusted_rand_index(a: np.ndarray, b: np.ndarray) -> float:
+    """ARI of two label images (0 counts as one more cluster)."""
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    table = np.zeros((ia.max() + 1, ib.max() + 1))
+    np.add.at(table, (ia.ravel(), ib.ravel()), 1)
+    comb = lambda x: (x * (x - 1) / 2).sum()  # noqa: E731
+    index, sa, sb, total = comb(table), comb(table.sum(1)), comb(table.sum(0)), comb(np.array(a.size))
+    expected = sa * sb / total
+    return float((index - expected) / ((sa + sb) / 2 - expected))
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    rng = np.random.default_rng(7)
+    truth, fg, edge = zip(*(touching_ellipses(rng) for _ in range(4)))
+    return np.stack(truth), np.stack(fg), np.stack(edge)
+
+
+@pytest.mark.parametrize("connectivity", [1, 2])
+def test_jax_agrees_with_skimage(scenes, connectivity):
+    truth, fg, edge = scenes
+    got = np.asarray(separate(fg, edge, SeparateConfig(backend="jax", connectivity=connectivity)))
+    ref = separate(fg, edge, SeparateConfig(backend="skimage", connectivity=connectivity))
+    assert got.dtype == np.int32 and got.shape == fg.shape
+    for i in range(len(fg)):
+        assert ref[i].max() >= 3, "the clump should be split into several fish"
+        for lab in range(1, ref[i].max() + 1):
+            region = ref[i] == lab
+            match = np.bincount(got[i][region]).argmax()
+            assert match > 0 and (got[i][region] == match).mean() >= 0.999
+        assert adjusted_rand_index(got[i], ref[i]) >= 0.95
+        assert adjusted_rand_index(got[i], truth[i]) >= 0.8  # sanity: close to the truth
+
+
+def test_regions_are_clean(scenes):
+    _, fg, edge = scenes
+    cfg = SeparateConfig(backend="jax", min_area=200)
+    got = np.asarray(separate(fg, edge, cfg))
+    for i in range(len(fg)):
+        assert np.all(got[i][fg[i] <= cfg.fg_threshold] == 0)
+        ids = np.unique(got[i])
+        np.testing.assert_array_equal(ids, np.arange(ids.size))  # sequential 0..n
+        for lab in ids[1:]:
+            region = got[i] == lab
+            assert region.sum() >= cfg.min_area and ndimage.label(region)[1] == 1
+
+
+def test_backend_choice_and_errors(monkeypatch):
+    monkeypatch.setattr(sep.jax, "default_backend", lambda: "cpu")
+    assert resolve_backend("auto") == "skimage"
+    monkeypatch.setattr(sep.jax, "default_backend", lambda: "gpu")
+    assert resolve_backend("auto") == "jax" and resolve_backend("skimage") == "skimage"
+    with pytest.raises(ValueError, match="backend"):
+        resolve_backend("opencv")
+    with pytest.raises(ValueError, match="one shape"):
+        separate(np.zeros((4, 4)), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="edge map holds NaN"):
+        separate(np.zeros((4, 4)), np.full((4, 4), np.nan))
+
+
+def test_doctest():
+    assert doctest.testmod(sep).failed == 0
