@@ -8,7 +8,9 @@ where they touch. :func:`separate` splits such blobs:
    (inside the mask), those under ``min_marker_area`` pixels dropped;
 3. elevation = ``edge_weight * edge + (1 - edge_weight) * (1 - fg)``, flooded from the
    markers inside the mask (:func:`fishseg.watershed.seeded_watershed`);
-4. regions under ``min_area`` pixels are removed; the rest are numbered 1..n per frame.
+4. connected parts of the mask that hold no marker (a small or thin fish whose core did
+   not survive the thresholds) become instances of their own;
+5. regions under ``min_area`` pixels are removed; the rest are numbered 1..n per frame.
 
 All numbers are in :class:`fishseg.config.SeparateConfig`. Backends: ``jax`` (one jitted
 function per shape, vmapped over frames), ``skimage`` (scipy + skimage, frame by frame on
@@ -58,6 +60,9 @@ def _separate_frame(fg, edge, thresholds, areas, connectivity, method):
     markers, _ = _label_frame(cores, connectivity)
     markers = _remove_frame(markers, areas[0])
     labels, _, _ = _watershed_frame(elev, markers, mask, connectivity, method, 4)
+    # parts of the mask without a marker (small or thin fish with no core) are fish too
+    rest, _ = _label_frame(mask & (labels == 0), connectivity)
+    labels = jnp.where(rest > 0, rest + labels.max(), labels)
     return _remove_frame(labels, areas[1])
 
 
@@ -85,6 +90,8 @@ def _separate_skimage(fg: np.ndarray, edge: np.ndarray, cfg: SeparateConfig) -> 
         mask, cores, elev = _maps(fg[i], edge[i], *_thresholds(cfg))
         markers = _sequential_keep(ndimage.label(cores, structure)[0], cfg.min_marker_area)
         labels = skimage_watershed(elev, markers, mask, cfg.connectivity)
+        rest = ndimage.label(mask & (labels == 0), structure)[0]
+        labels = np.where(rest > 0, rest + labels.max(), labels)
         out[i] = _sequential_keep(labels, cfg.min_area)
     return out
 

@@ -97,3 +97,20 @@ def test_backend_choice_and_errors(monkeypatch):
 
 def test_doctest():
     assert doctest.testmod(sep).failed == 0
+
+
+@pytest.mark.parametrize("backend", ["skimage", "jax"])
+def test_fish_without_a_core_is_kept(backend):
+    """A thin fish whose core does not survive the edge band is still one instance."""
+    fg = np.zeros((40, 60), np.float32)
+    fg[5:25, 5:25] = 1.0            # a big fish: has a core
+    fg[30:33, 10:50] = 1.0          # a thin fish, 3 px wide: all edge, no core
+    edge = np.zeros_like(fg)
+    edge[5:25, 5:25][[0, 1, -2, -1], :] = 1.0
+    edge[5:25, 5:25][:, [0, 1, -2, -1]] = 1.0
+    edge[30:33, 10:50] = 1.0
+    cfg = SeparateConfig(backend=backend, min_area=50, min_marker_area=5)
+    labels = np.asarray(separate(fg, edge, cfg))
+    assert labels.max() == 2
+    assert len(np.unique(labels[5:25, 5:25])) == 1 and len(np.unique(labels[30:33, 10:50])) == 1
+    assert labels[6, 6] != labels[31, 30] and labels[31, 30] > 0

@@ -134,7 +134,7 @@ def expose(cam: Camera, rgb: np.ndarray, gloss: np.ndarray, t: int,
 
     Returns:
         (image, cover): (H, W, 3) uint8 RGB, and (H, W) bool pixels covered by the
-        timestamp overlay (not fish: the caller clears their labels), or None.
+        timestamp overlay, or None (the masks keep fish under the text whole).
     """
     h, w = gloss.shape
     light3 = cv2.merge([cam.light, cam.light, cam.light])

@@ -209,7 +209,7 @@ def render_frame(scene: Scene, t: int, rng: np.random.Generator) -> tuple[np.nda
     belt = scene.belt
     canvas.labels[belt.rail_alpha >= 0.5] = 0
     overlay = (belt.rail_alpha, belt.rail_rgb) if belt.rail_alpha.any() else None
-    image, cover = expose(scene.camera, canvas.rgb, canvas.gloss, t, rng, overlay)
-    if cover is not None:
-        canvas.labels[cover] = 0
+    # the burned-in timestamp is not part of the scene: a fish under it stays whole in the
+    # mask, as an annotator would draw it
+    image, _ = expose(scene.camera, canvas.rgb, canvas.gloss, t, rng, overlay)
     return image, canvas.labels
