@@ -1,0 +1,249 @@
+"""The model file (``*.fishseg``) and the :class:`FishsegModel` it loads into.
+
+A bundle is a zip archive (no pickle anywhere) holding
+
+- ``manifest.json``: ``format`` ("fishseg-model"), ``format_version``, the fishseg
+  version that wrote it, the full configuration, the input normalisation, metadata
+  (training summary), the list of arrays with dtype, shape and sha256 of each, and a
+  ``checksum``: the sha256 of the canonical JSON of everything else in the manifest;
+- ``arrays/<name>.npy``: network weights (float32), PCA (float32), dictionary keys
+  (float32) and values (float16), read back with ``allow_pickle=False``.
+
+Loading checks all of it; a missing, damaged, truncated or newer-format file raises
+:class:`BundleError` naming the file. Arrays are plain numpy, so the same file loads on
+CPU and GPU.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from fishseg.config import Config, ConfigError, from_dict, to_dict
+from fishseg.model.fields import NORMALISATION, STD_FLOOR, dense_maps, pad_frames, prepare
+from fishseg.model.network import FieldNet, get_params, set_params
+
+FORMAT = "fishseg-model"
+FORMAT_VERSION = 1
+#: Where :func:`load_model` looks when no path is given.
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "default.fishseg"
+
+
+class BundleError(RuntimeError):
+    """A model file is missing, damaged, truncated or of a newer format."""
+
+
+def fishseg_version() -> str:
+    try:
+        return metadata.version("fishseg")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class FishsegModel:
+    """A trained N^4-Fields model: network, PCA, dictionary and configuration.
+
+    Args:
+        cfg: the configuration it was trained with (``model`` settings are used here).
+        params: network weights, ``{"conv1/kernel": array, ...}``.
+        pca: ``{"mean", "components", "scale"}`` of the target codes.
+        keys: (K, D) dictionary keys. values: (K, 2, 16, 16) dictionary values in [0, 1]
+            (kept at float16 precision, as stored in the file).
+        meta: JSON-serialisable extra information (training summary).
+    """
+
+    def __init__(self, cfg: Config, params: dict[str, np.ndarray], pca: dict[str, np.ndarray],
+                 keys: np.ndarray, values: np.ndarray, meta: dict | None = None):
+        self.cfg = cfg
+        self.net = FieldNet(cfg.model, rngs=nnx.Rngs(0))
+        set_params(self.net, params)
+        self.pca = {k: np.asarray(v, np.float32) for k, v in pca.items()}
+        self.keys = np.asarray(keys, np.float32)
+        self.values = np.asarray(values, np.float16).astype(np.float32)
+        self.meta = dict(meta or {})
+        self._graphdef, self._state = nnx.split(self.net)
+        self._keys_j, self._values_j = jnp.asarray(self.keys), jnp.asarray(self.values)
+
+    def predict_maps(self, frames: Any, *, tta: bool | None = None,
+                     batch_size: int | None = None) -> tuple[jax.Array, jax.Array]:
+        """Foreground and edge maps of frames.
+
+        Args:
+            frames: (B, H, W, 3) uint8 RGB (or (B, H, W) grey, or one (H, W, 3) frame).
+            tta: also predict on the mirrored frames and average (default:
+                ``model.tta`` of the configuration).
+            batch_size: frames per jitted call (default ``model.batch_size``); a last,
+                short batch is padded so every call has the same shape.
+
+        Returns:
+            ``(fg, edge)``: (B, H, W) float32 jax arrays in [0, 1].
+        """
+        frames = np.asarray(frames)
+        if frames.ndim == 3 and frames.shape[-1] == 3:
+            frames = frames[None]
+        if frames.ndim not in (3, 4) or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (B, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        tta = self.cfg.model.tta if tta is None else tta
+        bs = batch_size or self.cfg.model.batch_size
+        fgs, edges = [], []
+        for i in range(0, len(frames), bs):
+            chunk = frames[i:i + bs]
+            n = len(chunk)
+            if len(frames) > bs and n < bs:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
+            fg, edge = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
+                             self.cfg.model.processing_width, self.cfg.dictionary.chunk, tta)
+            fgs.append(fg[:n])
+            edges.append(edge[:n])
+        if len(fgs) == 1:
+            return fgs[0], edges[0]
+        return jnp.concatenate(fgs), jnp.concatenate(edges)
+
+    def codewords(self, frames: Any) -> jax.Array:
+        """(B, gh, gw, D) float32 codewords of (B, H, W, 3) uint8 frames on the padded
+        stride-4 grid used by :meth:`predict_maps`."""
+        return _codes(self._graphdef, self._state, np.asarray(frames), self.cfg.model.processing_width)
+
+    # ------------------------------------------------------------------ file
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything numeric in the bundle, by archive name."""
+        out = {f"params/{k}": v for k, v in get_params(self.net).items()}
+        out.update({f"pca/{k}": np.asarray(v, np.float32) for k, v in self.pca.items()})
+        out["dictionary/keys"] = self.keys
+        out["dictionary/values"] = self.values.astype(np.float16)
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle (atomically: a temporary file renamed into place)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = self.arrays()
+        blobs = {}
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            blobs[name] = buf.getvalue()
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "fishseg_version": fishseg_version(),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "config": to_dict(self.cfg),
+            "normalisation": {"method": NORMALISATION, "std_floor": STD_FLOOR,
+                              "processing_width": self.cfg.model.processing_width},
+            "meta": self.meta,
+            "arrays": {n: {"dtype": str(a.dtype), "shape": list(a.shape),
+                           "sha256": hashlib.sha256(blobs[n]).hexdigest()}
+                       for n, a in arrays.items()},
+        }
+        manifest["checksum"] = _checksum(manifest)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+                z.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+                for name, blob in blobs.items():
+                    z.writestr(f"arrays/{name}.npy", blob)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FishsegModel:
+        """Read a bundle. Raises :class:`BundleError` (naming ``path``) on any problem."""
+        return _load(Path(path))
+
+
+@partial(jax.jit, static_argnames=("graphdef", "width", "chunk", "tta"))
+def _maps(graphdef, state, keys, values, frames, width, chunk, tta):
+    """Jitted :func:`dense_maps` (one compilation per architecture and frame shape)."""
+    net = nnx.merge(graphdef, state)
+    return dense_maps(net, keys, values, frames, width=width, chunk=chunk, tta=tta)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "width"))
+def _codes(graphdef, state, frames, width):
+    return nnx.merge(graphdef, state)(pad_frames(prepare(frames, width)))
+
+
+def _checksum(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _load(path: Path) -> FishsegModel:
+    if not path.is_file():
+        raise BundleError(f"{path}: no such model file")
+    damaged = f"{path}: the model file is damaged or truncated"
+    try:
+        with zipfile.ZipFile(path) as z:
+            try:
+                manifest = json.loads(z.read("manifest.json"))
+            except KeyError:
+                raise BundleError(f"{path}: not a fishseg model (no manifest.json)") from None
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise BundleError(f"{path}: not a fishseg model (format is not '{FORMAT}')")
+            version = manifest.get("format_version")
+            if not isinstance(version, int):
+                raise BundleError(f"{damaged} (no format_version)")
+            if version > FORMAT_VERSION:
+                raise BundleError(
+                    f"{path}: written by a newer fishseg ({manifest.get('fishseg_version')}, "
+                    f"model format {version}); this fishseg ({fishseg_version()}) reads "
+                    f"format {FORMAT_VERSION} and older: upgrade fishseg")
+            if manifest.get("checksum") != _checksum(manifest):
+                raise BundleError(f"{damaged} (manifest checksum mismatch)")
+            arrays = {}
+            for name, info in manifest["arrays"].items():
+                blob = z.read(f"arrays/{name}.npy")
+                if hashlib.sha256(blob).hexdigest() != info["sha256"]:
+                    raise BundleError(f"{damaged} (checksum mismatch in '{name}')")
+                arrays[name] = np.load(io.BytesIO(blob), allow_pickle=False)
+    except BundleError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, TypeError,
+            AttributeError, zlib.error) as e:
+        raise BundleError(f"{damaged} ({type(e).__name__}: {e})") from e
+    try:
+        cfg = from_dict(manifest["config"], where=f"{path} (config)")
+    except ConfigError as e:
+        raise BundleError(f"{path}: its configuration cannot be read by this fishseg: {e}") from e
+    try:
+        params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
+        pca = {k[len("pca/"):]: v for k, v in arrays.items() if k.startswith("pca/")}
+        return FishsegModel(cfg, params, pca, arrays["dictionary/keys"],
+                            arrays["dictionary/values"], manifest.get("meta"))
+    except (KeyError, ValueError) as e:
+        raise BundleError(f"{path}: the model file does not match its configuration ({e})") from e
+
+
+def load_model(path: str | Path | None = None) -> FishsegModel:
+    """Load a model bundle; ``None`` loads the default bundled with fishseg.
+
+    Raises:
+        BundleError: the file is missing, damaged, truncated or of a newer format.
+    """
+    if path is None:
+        if not DEFAULT_MODEL.is_file():
+            raise BundleError(
+                f"{DEFAULT_MODEL}: no bundled default model in this installation; build it "
+                f"with `python scripts/train_default.py` or pass a model file "
+                f"(--model MODEL.fishseg)")
+        path = DEFAULT_MODEL
+    return _load(Path(path))

@@ -1,0 +1,217 @@
+"""Dense fields: frames -> codewords -> dictionary patches -> fg and edge maps.
+
+Pure, jit-able array functions over batches of frames:
+
+- :func:`processing_size` / :func:`prepare`: resize to the processing width and
+  standardise each frame (per channel mean/std over the frame), the input normalisation
+  stored in every model bundle (``"frame-standardise"``). It removes any global gain and
+  offset per colour channel, so belts lit or white-balanced differently look alike.
+- :func:`frame_padding`: the reflect padding that makes the stride-4 grid of 16x16
+  target patches cover every pixel of the frame exactly 16 times.
+- :func:`overlap_add`: the transposed convolution (stride 4, 16x16 one-hot kernel) of a
+  grid of patches, computed as 16 block-shifted adds (the same sum without the zero
+  multiply-adds of a dense ``conv_transpose`` kernel); :func:`overlap_add_conv` is the
+  literal ``lax.conv_transpose`` form, used as a test reference.
+- :func:`dense_maps`: the whole chain for one network state.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fishseg.model.dictionary import lookup
+from fishseg.model.network import INPUT_PATCH, STRIDE, TARGET_OFFSET, TARGET_PATCH
+
+#: Normalisation method name stored in bundles (the only one so far).
+NORMALISATION = "frame-standardise"
+#: Lower bound of a channel's std (in 0..255 grey levels) in the standardisation.
+STD_FLOOR = 4.0
+
+# Reflect padding before the frame: the first target patch (offset 9 in its input patch)
+# must start 12 pixels before pixel 0 so that pixel 0 is covered by 4 patches per axis.
+PAD_BEFORE = TARGET_OFFSET + TARGET_PATCH - STRIDE  # 21
+
+
+def processing_size(h: int, w: int, width: int) -> tuple[int, int]:
+    """(height, width) of an ``h`` x ``w`` frame resized to ``width`` (aspect kept)."""
+    return max(int(round(h * width / w)), 1), int(width)
+
+
+def resize(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+    """Bilinear (antialiased when shrinking) resize of (B, H, W, C) float32 to ``size``."""
+    if tuple(x.shape[1:3]) == tuple(size):
+        return x
+    return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), method="linear", antialias=True)
+
+
+def standardise(x: jax.Array) -> jax.Array:
+    """Per-frame, per-channel standardisation.
+
+    Args:
+        x: (B, H, W, 3) float32 in grey levels (0..255).
+
+    Returns:
+        (B, H, W, 3) float32 with zero mean and unit std per frame and channel (the std
+        is floored at ``STD_FLOOR`` grey levels so a flat frame is not amplified).
+    """
+    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+    std = jnp.std(x, axis=(1, 2), keepdims=True)
+    return (x - mean) / jnp.maximum(std, STD_FLOOR)
+
+
+def prepare(frames: jax.Array, width: int) -> jax.Array:
+    """Frames as the network sees them (before padding).
+
+    Args:
+        frames: (B, H, W, 3) or (B, H, W) uint8 (grey frames are repeated to 3 channels).
+        width: processing width.
+
+    Returns:
+        (B, h, w, 3) float32 standardised, ``(h, w) = processing_size(H, W, width)``.
+    """
+    x = jnp.asarray(frames)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.shape[-1] == 1:
+        x = jnp.repeat(x, 3, axis=-1)
+    x = x.astype(jnp.float32)
+    return standardise(resize(x, processing_size(x.shape[1], x.shape[2], width)))
+
+
+def frame_padding(n: int) -> tuple[int, int, int]:
+    """Reflect padding of a side of ``n`` pixels for full, uniform patch coverage.
+
+    Returns:
+        ``(before, after, grid)``: pixels to pad before and after, and the number of
+        stride-4 patch positions on the padded side. Every pixel of the side is covered
+        by exactly 4 target patches along this axis.
+    """
+    grid = (n - 1 + PAD_BEFORE - TARGET_OFFSET) // STRIDE + 1
+    padded = STRIDE * (grid - 1) + INPUT_PATCH
+    return PAD_BEFORE, padded - n - PAD_BEFORE, grid
+
+
+def pad_frames(x: jax.Array) -> jax.Array:
+    """Reflect-pad (B, h, w, C) frames for :func:`frame_padding` coverage."""
+    (bh, ah, _), (bw, aw, _) = frame_padding(x.shape[1]), frame_padding(x.shape[2])
+    if max(bh, ah) >= x.shape[1] or max(bw, aw) >= x.shape[2]:
+        raise ValueError(f"frame {x.shape[1]}x{x.shape[2]} is too small to reflect-pad by {bh}")
+    return jnp.pad(x, ((0, 0), (bh, ah), (bw, aw), (0, 0)), mode="reflect")
+
+
+def overlap_add(patches: jax.Array) -> jax.Array:
+    """Overlap-add a grid of 16x16 patches placed at stride 4.
+
+    Args:
+        patches: (B, gh, gw, C, 16, 16) float32; patch (i, j) covers output rows
+            4i..4i+15 and columns 4j..4j+15.
+
+    Returns:
+        (B, C, 4*gh + 12, 4*gw + 12) float32, the sum of all patches at their places.
+    """
+    b, gh, gw, c, t, _ = patches.shape
+    s, k = STRIDE, TARGET_PATCH // STRIDE
+    # (B, gh, gw, C, u, a, v, b'): block (u, v) of 4x4 pixels (a, b') inside each patch.
+    blocks = patches.reshape(b, gh, gw, c, k, s, k, s)
+    acc = jnp.zeros((b, gh + k - 1, gw + k - 1, c, s, s), patches.dtype)
+    for u in range(k):
+        for v in range(k):
+            acc = acc.at[:, u:u + gh, v:v + gw].add(blocks[:, :, :, :, u, :, v, :])
+    # (B, cells_h, cells_w, C, a, b') -> (B, C, cells_h*4, cells_w*4)
+    return acc.transpose(0, 3, 1, 4, 2, 5).reshape(b, c, (gh + k - 1) * s, (gw + k - 1) * s)
+
+
+def overlap_add_conv(patches: jax.Array) -> jax.Array:
+    """:func:`overlap_add` as a literal transposed convolution (test reference; slow).
+
+    The input channel (c, y, x) of each grid cell feeds output channel c at offset
+    (y, x): a stride-4 ``conv_transpose`` with a one-hot 16x16 kernel.
+    """
+    b, gh, gw, c, t, _ = patches.shape
+    x = patches.reshape(b, gh, gw, c * t * t)
+    eye = jnp.eye(c * t * t, dtype=patches.dtype).reshape(c * t * t, c, t, t)
+    kernel = eye.transpose(2, 3, 0, 1)[::-1, ::-1]           # (t, t, in, out), flipped
+    y = jax.lax.conv_transpose(x, kernel, (STRIDE, STRIDE), [(t - 1, t - 1)] * 2,
+                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y.transpose(0, 3, 1, 2)
+
+
+def _coverage_1d(n: int) -> np.ndarray:
+    before, _, grid = frame_padding(n)
+    cov = np.zeros(STRIDE * (grid - 1) + TARGET_PATCH, np.float32)
+    for i in range(grid):
+        cov[STRIDE * i:STRIDE * i + TARGET_PATCH] += 1.0
+    start = before - TARGET_OFFSET
+    return cov[start:start + n]
+
+
+def coverage(h: int, w: int) -> np.ndarray:
+    """(h, w) float32: how many target patches cover each pixel of the padded grid
+    (16 everywhere with :func:`frame_padding`; computed, not assumed)."""
+    return np.outer(_coverage_1d(h), _coverage_1d(w))
+
+
+def maps_from_indices(idx: jax.Array, values: jax.Array, h: int, w: int) -> jax.Array:
+    """Overlap-add the dictionary patches selected on the padded grid.
+
+    Args:
+        idx: (B, gh, gw) int32 dictionary indices on the grid of the padded frame.
+        values: (K, 2, 16, 16) float32 dictionary values (fg, edge).
+        h, w: frame size before padding.
+
+    Returns:
+        (B, 2, h, w) float32 maps: patch sums divided by coverage.
+    """
+    # overlap_add(values[idx]) with the gather folded into the 16 block adds: each
+    # 4x4 block (u, v) of the selected patches is gathered straight into its shifted
+    # place, so XLA fuses gathers, pads and adds and never writes the (B, gh, gw, 2,
+    # 16, 16) patch grid (4x faster on CPU; equal to overlap_add, see the tests).
+    b, gh, gw = idx.shape
+    s, k = STRIDE, TARGET_PATCH // STRIDE
+    c = values.shape[1]
+    vb = values.reshape(-1, c, k, s, k, s).transpose(2, 4, 0, 1, 3, 5)   # (u, v, K, C, a, b)
+    acc = sum(jnp.pad(vb[u, v][idx], ((0, 0), (u, k - 1 - u), (v, k - 1 - v), (0, 0), (0, 0), (0, 0)))
+              for u in range(k) for v in range(k))
+    summed = acc.transpose(0, 3, 1, 4, 2, 5).reshape(b, c, (gh + k - 1) * s, (gw + k - 1) * s)
+    y0, x0 = PAD_BEFORE - TARGET_OFFSET, PAD_BEFORE - TARGET_OFFSET
+    return summed[:, :, y0:y0 + h, x0:x0 + w] / jnp.asarray(coverage(h, w))
+
+
+def dense_codewords(net, x: jax.Array) -> jax.Array:
+    """(B, h, w, 3) prepared frames -> (B, gh, gw, D) codewords on the padded grid."""
+    return net(pad_frames(x))
+
+
+def dense_maps(net, keys: jax.Array, values: jax.Array, frames: jax.Array, *,
+               width: int, chunk: int, tta: bool = False) -> tuple[jax.Array, jax.Array]:
+    """fg and edge maps of a batch of frames (jit this with ``width``, ``chunk``, ``tta``
+    static).
+
+    Args:
+        net: the :class:`~fishseg.model.network.FieldNet` (eval mode).
+        keys: (K, D) float32 dictionary keys. values: (K, 2, 16, 16) float32.
+        frames: (B, H, W, 3) or (B, H, W) uint8.
+        width: processing width. chunk: query rows per lookup chunk.
+        tta: also run on the horizontally flipped frames and average.
+
+    Returns:
+        ``(fg, edge)``, each (B, H, W) float32 in [0, 1].
+    """
+    frames = jnp.asarray(frames)
+    big_h, big_w = frames.shape[1], frames.shape[2]
+    x = prepare(frames, width)
+    views = [x, x[:, :, ::-1]] if tta else [x]
+    maps = 0.0
+    for k, v in enumerate(views):
+        code = dense_codewords(net, v)
+        b, gh, gw, d = code.shape
+        idx = lookup(code.reshape(-1, d), keys, chunk).reshape(b, gh, gw)
+        m = maps_from_indices(idx, values, v.shape[1], v.shape[2])
+        maps = maps + (m[..., ::-1] if k == 1 else m)
+    maps = maps / len(views)
+    if (maps.shape[2], maps.shape[3]) != (big_h, big_w):
+        maps = jax.image.resize(maps, (*maps.shape[:2], big_h, big_w), method="linear")
+    maps = jnp.clip(maps, 0.0, 1.0)
+    return maps[:, 0], maps[:, 1]

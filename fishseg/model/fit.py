@@ -1,0 +1,176 @@
+"""Optimisation of the codeword network: regress PCA codes of the target patches.
+
+:func:`fit` runs AdamW (linear warmup + cosine decay, decoupled weight decay, global
+norm clipping) on augmented, balanced patch batches, evaluates the validation loss every
+``train.eval_every`` steps, keeps the best weights and stops with :class:`TrainingError`
+when the loss turns NaN/inf or diverges. Everything random is derived from
+``train.seed``: the same seed and data give the same weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm import tqdm
+
+from fishseg.config import Config, TrainConfig
+from fishseg.model.dictionary import encode
+from fishseg.model.network import FieldNet, get_params, set_params
+from fishseg.model.patches import PatchSource, batches, make_batch
+
+#: Smoothed training loss this many times above its best value counts as divergence.
+DIVERGENCE_FACTOR = 100.0
+#: Patches per batch of the validation and dictionary passes (no augmentation).
+EVAL_BATCH = 256
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN/inf loss, divergence, too little data)."""
+
+
+@dataclass
+class History:
+    """Losses recorded during :func:`fit` (code-space mean squared error per patch)."""
+
+    steps: list[int] = field(default_factory=list)
+    train: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    best_step: int = 0
+    best_val: float = math.inf
+
+
+@functools.lru_cache(maxsize=8)
+def make_optimizer(t: TrainConfig) -> optax.GradientTransformation:
+    """AdamW with linear warmup and cosine decay to 1% of the peak rate, gradients
+    clipped to global norm 1 (cached per configuration: an equal optimizer lets the
+    jitted train step be reused)."""
+    warmup = min(t.warmup_steps, max(t.steps - 1, 0))
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, t.learning_rate, warmup, max(t.steps, warmup + 1), end_value=t.learning_rate * 0.01)
+    return optax.chain(optax.clip_by_global_norm(1.0),
+                       optax.adamw(schedule, weight_decay=t.weight_decay))
+
+
+def _loss(model: FieldNet, pca: dict, inputs, patches, key, train: bool):
+    pred = model(inputs, train=train, dropout_key=key)[:, 0, 0, :]
+    codes = encode(pca, patches)
+    return jnp.mean(jnp.sum((pred - codes) ** 2, axis=-1))
+
+
+@nnx.jit
+def _train_step(model, optimizer, pca, inputs, patches, key):
+    loss, grads = nnx.value_and_grad(_loss)(model, pca, inputs, patches, key, True)
+    optimizer.update(model, grads)
+    return loss
+
+
+@nnx.jit
+def _eval_step(model, pca, inputs, patches):
+    return _loss(model, pca, inputs, patches, None, False) * inputs.shape[0]
+
+
+def evaluate_loss(model: FieldNet, pca: dict, source: PatchSource, centres: np.ndarray,
+                  batch_size: int) -> float:
+    """Mean code-space squared error over fixed, unaugmented patches."""
+    total = 0.0
+    for inputs, patches in batches(source, centres, batch_size, jax.random.key(0)):
+        total += float(_eval_step(model, pca, inputs, patches))
+    return total / max(len(centres), 1)
+
+
+def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray, pca: dict,
+        cfg: Config, *, progress: bool = True) -> tuple[FieldNet, History]:
+    """Train the network.
+
+    Args:
+        source: prepared frames and targets.
+        train_centres: (N, 3) int32 patch centres of the training frames (the pool
+            batches are drawn from, with replacement).
+        val_centres: (M, 3) int32 patch centres of the validation frames.
+        pca: target-code PCA (:func:`fishseg.model.dictionary.fit_pca`).
+        cfg: configuration (``model`` and ``train`` sections).
+        progress: show a tqdm bar.
+
+    Returns:
+        ``(model, history)``: the network with the weights of the best validation loss.
+
+    Raises:
+        TrainingError: the loss became NaN/inf or diverged.
+    """
+    t = cfg.train
+    if len(train_centres) == 0:
+        raise TrainingError("no training patches: the training frames are empty")
+    rng = np.random.default_rng(t.seed)
+    key = jax.random.key(t.seed)
+    model = FieldNet(cfg.model, rngs=nnx.Rngs(params=t.seed))
+    optimizer = nnx.Optimizer(model, make_optimizer(cfg.train), wrt=nnx.Param)
+    pca_j = {k: jnp.asarray(v) for k, v in pca.items()}
+    frames, targets = jnp.asarray(source.frames), jnp.asarray(source.targets)
+    hist = History()
+    best = get_params(model)
+    ema, best_ema = None, math.inf
+    bar = tqdm(range(1, t.steps + 1), desc="training", disable=not progress, unit="step")
+    for step in bar:
+        pick = jnp.asarray(train_centres[rng.integers(0, len(train_centres), t.batch_size)])
+        k_aug, k_drop = jax.random.split(jax.random.fold_in(key, step))
+        inputs, patches = make_batch(frames, targets, pick, k_aug, t.augment)
+        loss = float(_train_step(model, optimizer, pca_j, inputs, patches, k_drop))
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"training stopped at step {step}: the loss is {loss}. Lower "
+                f"train.learning_rate (now {t.learning_rate:g}) or check the training data.")
+        ema = loss if ema is None else 0.95 * ema + 0.05 * loss
+        best_ema = min(best_ema, ema)
+        if step > t.warmup_steps + 20 and ema > DIVERGENCE_FACTOR * best_ema:
+            raise TrainingError(
+                f"training diverged at step {step}: the smoothed loss {ema:.4g} is over "
+                f"{DIVERGENCE_FACTOR:g}x its best ({best_ema:.4g}). Lower train.learning_rate "
+                f"(now {t.learning_rate:g}).")
+        hist.steps.append(step)
+        hist.train.append(loss)
+        if step % t.eval_every == 0 or step == t.steps:
+            val = evaluate_loss(model, pca_j, source, val_centres, EVAL_BATCH)
+            hist.val_steps.append(step)
+            hist.val.append(val)
+            if val < hist.best_val:
+                hist.best_val, hist.best_step, best = val, step, get_params(model)
+            bar.set_postfix(loss=f"{ema:.4f}", val=f"{val:.4f}")
+    set_params(model, best)
+    return model, hist
+
+
+def plot_history(hist: History, path: str | Path) -> Path:
+    """Write the training curve (per-step loss, its running mean, validation loss) to PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    ax.plot(hist.steps, hist.train, color="0.75", lw=0.6, label="train (per step)")
+    if hist.train:
+        w = max(1, min(50, len(hist.train) // 10))
+        smooth = np.convolve(hist.train, np.ones(w) / w, mode="valid")
+        ax.plot(hist.steps[w - 1:], smooth, color="C0", label=f"train (mean of {w})")
+    ax.plot(hist.val_steps, hist.val, "o-", color="C1", ms=3, label="validation")
+    if hist.val_steps:
+        ax.axvline(hist.best_step, color="C2", ls="--", lw=0.8, label=f"best (step {hist.best_step})")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("code squared error")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,193 @@
+"""Training patches: frame stacks, balanced sampling and augmentation.
+
+A :class:`PatchSource` holds prepared frames (resized and standardised exactly as at
+inference, see :func:`fishseg.model.fields.prepare`) and their target maps, both
+reflect-padded by half a patch, so a patch can be taken around any pixel. Patch
+``(f, y, x)`` is the 34x34 input whose centre 16x16 is the target patch around frame
+pixel ``(y, x)``: input rows ``y-17 .. y+16``, target rows ``y-8 .. y+7``.
+
+:func:`sample_centres` draws centres with set shares of belt, fish interior and edge
+pixels; :func:`make_batch` cuts the patches out and augments them (jitted, seeded):
+the 8 flips/90-degree rotations (input and target together), then on the input only
+brightness, contrast, colour, blur and noise. The standardisation already removes a
+frame's global gain and offset per channel, so the photometric jitter models what it
+leaves: local light and colour changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import cv2
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fishseg.model.fields import prepare, processing_size
+from fishseg.model.network import INPUT_PATCH, TARGET_OFFSET, TARGET_PATCH
+from fishseg.targets import target_maps
+
+HALF = INPUT_PATCH // 2  # 17: reflect padding around each frame
+
+
+@dataclass
+class PatchSource:
+    """Prepared frames and targets of a set of training frames.
+
+    Attributes:
+        frames: (F, Hm + 34, Wm + 34, 3) float16, standardised, reflect-padded by 17
+            (frames smaller than the largest are zero beyond their padding).
+        targets: (F, Hm + 34, Wm + 34, 2) uint8 fg and edge (0/1), padded alike.
+        sizes: (F, 2) int32 (h, w) of each prepared frame.
+        classes: per frame, a (h, w) uint8 map: 0 belt, 1 fish interior, 2 edge.
+    """
+
+    frames: np.ndarray
+    targets: np.ndarray
+    sizes: np.ndarray
+    classes: list[np.ndarray]
+
+
+def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
+                 edge_width: int) -> PatchSource:
+    """Prepare frames and targets at the processing scale.
+
+    Args:
+        images: (H, W, 3) uint8 RGB frames (sizes may differ).
+        labels: (H, W) int instance labels, 0 = belt.
+        width: processing width; labels are resized with nearest neighbour.
+        edge_width: edge band half-thickness at the processing scale.
+    """
+    prepped, targs, sizes, classes = [], [], [], []
+    for img, lab in zip(images, labels, strict=True):
+        h, w = processing_size(img.shape[0], img.shape[1], width)
+        x = np.asarray(prepare(img[None], width)[0], np.float32)
+        lab = np.asarray(lab)
+        if lab.shape != (h, w):
+            lab = cv2.resize(lab.astype(np.int32).astype(np.float32), (w, h),
+                             interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        fg, edge = target_maps(lab.astype(np.int32), edge_width)
+        prepped.append(np.pad(x, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
+        t = np.stack([fg, edge], -1).astype(np.uint8)
+        targs.append(np.pad(t, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
+        sizes.append((h, w))
+        classes.append(np.where(edge > 0, 2, np.where(fg > 0, 1, 0)).astype(np.uint8))
+    hm = max(s[0] for s in sizes) + 2 * HALF
+    wm = max(s[1] for s in sizes) + 2 * HALF
+    frames = np.zeros((len(prepped), hm, wm, 3), np.float16)
+    targets = np.zeros((len(prepped), hm, wm, 2), np.uint8)
+    for i, (x, t) in enumerate(zip(prepped, targs, strict=True)):
+        frames[i, :x.shape[0], :x.shape[1]] = x
+        targets[i, :t.shape[0], :t.shape[1]] = t
+    return PatchSource(frames, targets, np.asarray(sizes, np.int32), classes)
+
+
+def sample_centres(source: PatchSource, frames: np.ndarray, per_frame: int,
+                   balance: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+    """Patch centres with ``balance`` shares of belt, fish interior and edge pixels.
+
+    A class missing from a frame gives its share to the classes present.
+
+    Args:
+        source: the frames. frames: indices of the frames to sample from.
+        per_frame: centres per frame. balance: 3 shares summing to 1.
+        rng: numpy random generator.
+
+    Returns:
+        (N, 3) int32 rows ``(frame, y, x)`` (frame pixel coordinates).
+    """
+    out = []
+    for f in frames:
+        cls = source.classes[f].ravel()
+        present = np.array([np.any(cls == c) for c in range(3)])
+        share = np.asarray(balance, np.float64) * present
+        share = share / share.sum() if share.sum() > 0 else present / present.sum()
+        counts = rng.multinomial(per_frame, share)
+        w = source.classes[f].shape[1]
+        for c in range(3):
+            if counts[c] == 0:
+                continue
+            flat = np.flatnonzero(cls == c)
+            pick = flat[rng.integers(0, len(flat), counts[c])]
+            out.append(np.stack([np.full(len(pick), f), pick // w, pick % w], 1))
+    if not out:
+        return np.zeros((0, 3), np.int32)
+    return np.concatenate(out).astype(np.int32)
+
+
+def _cut(frames: jax.Array, targets: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    f, y, x = c[0], c[1], c[2]
+    inp = jax.lax.dynamic_slice(frames, (f, y, x, 0), (1, INPUT_PATCH, INPUT_PATCH, 3))[0]
+    o = TARGET_OFFSET
+    tgt = jax.lax.dynamic_slice(targets, (f, y + o, x + o, 0), (1, TARGET_PATCH, TARGET_PATCH, 2))[0]
+    return inp.astype(jnp.float32), tgt.astype(jnp.float32)
+
+
+def _dihedral(a: jax.Array, k: jax.Array) -> jax.Array:
+    """One of the 8 flips/rotations (k in 0..7) of an (S, S, C) patch."""
+    a = jnp.where(k & 4, jnp.swapaxes(a, 0, 1), a)
+    a = jnp.where(k & 1, a[::-1], a)
+    return jnp.where(k & 2, a[:, ::-1], a)
+
+
+def _blur(a: jax.Array, sigma: jax.Array) -> jax.Array:
+    """Separable 5-tap Gaussian blur of an (S, S, C) patch (reflect borders)."""
+    t = jnp.arange(-2, 3, dtype=jnp.float32)
+    w = jnp.exp(-0.5 * (t / jnp.maximum(sigma, 1e-3)) ** 2)
+    w = w / w.sum()
+    p = jnp.pad(a, ((2, 2), (2, 2), (0, 0)), mode="reflect")
+    s = a.shape[0]
+    p = sum(w[i] * p[i:i + s] for i in range(5))
+    return sum(w[i] * p[:, i:i + s] for i in range(5))
+
+
+def _augment(inp: jax.Array, tgt: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    ks = jax.random.split(key, 9)
+    k = jax.random.randint(ks[0], (), 0, 8)
+    inp, tgt = _dihedral(inp, k), _dihedral(tgt, k)
+    mean = inp.mean(axis=(0, 1), keepdims=True)
+    contrast = jnp.exp(0.15 * jax.random.normal(ks[1], ()))
+    colour = jnp.exp(0.08 * jax.random.normal(ks[2], (3,)))
+    bright = 0.15 * jax.random.normal(ks[3], ()) + 0.05 * jax.random.normal(ks[4], (3,))
+    inp = (inp - mean) * contrast * colour + mean + bright
+    blurred = _blur(inp, jax.random.uniform(ks[5], (), minval=0.3, maxval=1.2))
+    inp = jnp.where(jax.random.uniform(ks[6], ()) < 0.3, blurred, inp)
+    sigma = jax.random.uniform(ks[7], (), maxval=0.08)
+    return inp + sigma * jax.random.normal(ks[8], inp.shape), tgt
+
+
+@partial(jax.jit, static_argnames="augment")
+def make_batch(frames: jax.Array, targets: jax.Array, centres: jax.Array, key: jax.Array,
+               augment: bool = True) -> tuple[jax.Array, jax.Array]:
+    """Cut (and augment) a batch of patches.
+
+    Args:
+        frames: (F, Hp, Wp, 3) float16 padded frames of a :class:`PatchSource`.
+        targets: (F, Hp, Wp, 2) uint8 padded targets.
+        centres: (N, 3) int32 ``(frame, y, x)`` from :func:`sample_centres`.
+        key: PRNG key for the augmentation. augment: apply it.
+
+    Returns:
+        ``(inputs, patches)``: (N, 34, 34, 3) float32 and (N, 2, 16, 16) float32
+        (fg, edge).
+    """
+    inp, tgt = jax.vmap(_cut, in_axes=(None, None, 0))(frames, targets, centres)
+    if augment:
+        keys = jax.random.split(key, centres.shape[0])
+        inp, tgt = jax.vmap(_augment)(inp, tgt, keys)
+    return inp, jnp.transpose(tgt, (0, 3, 1, 2))
+
+
+def batches(source: PatchSource, centres: np.ndarray, size: int, key: jax.Array,
+            augment: bool = False):
+    """Yield :func:`make_batch` results over ``centres`` in order, ``size`` at a time
+    (the last batch is cut from a full-size one, so one compilation serves all)."""
+    frames, targets = jnp.asarray(source.frames), jnp.asarray(source.targets)
+    for i in range(0, len(centres), size):
+        c = centres[i:i + size]
+        n = len(c)
+        if n < size:
+            c = np.concatenate([c, np.repeat(c[-1:], size - n, axis=0)])
+        inp, tgt = make_batch(frames, targets, jnp.asarray(c), jax.random.fold_in(key, i), augment)
+        yield inp[:n], tgt[:n]

@@ -1,0 +1,167 @@
+"""Train an N^4-Fields model: datasets -> targets -> PCA -> fields -> dictionary -> bundle.
+
+Entry points: :func:`train_and_evaluate` (dataset folders, used by ``fishseg train``) and
+:func:`train_on_samples` (frames and labels already in memory).
+
+Example::
+
+    fishseg train --data data/belt1 data/belt2 --out belt.fishseg --config configs/quick.yaml
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+
+from fishseg.config import Config
+from fishseg.model.bundle import FishsegModel
+from fishseg.model.dictionary import build_dictionary, fit_pca
+from fishseg.model.fit import EVAL_BATCH, TrainingError, fit, plot_history
+from fishseg.model.network import get_params
+from fishseg.model.patches import batches, build_source, sample_centres
+from fishseg.targets import target_maps
+
+#: Target patches used to fit the PCA (at most).
+PCA_PATCHES = 50_000
+#: Validation patches (at most).
+VAL_PATCHES = 4096
+
+
+def split_frames(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and validation frames (a seeded random split by frame).
+
+    With ``val_fraction > 0`` and at least 2 frames, at least one frame is held out;
+    with one frame (or ``val_fraction == 0``) validation uses the training frames.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    else:
+        n_val = 0
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return train, (val if n_val else train)
+
+
+@partial(jax.jit, static_argnames="graphdef")
+def _codewords_jit(graphdef, state, x):
+    return nnx.merge(graphdef, state)(x)[:, 0, 0, :]
+
+
+def _codewords(model, inputs) -> np.ndarray:
+    """(N, 34, 34, 3) patches -> (N, D) codewords (eval mode)."""
+    graphdef, state = nnx.split(model)
+    return np.asarray(_codewords_jit(graphdef, state, inputs))
+
+
+def _val_scores(model: FishsegModel, images: list[np.ndarray], labels: list[np.ndarray],
+                edge_width: int) -> dict[str, float]:
+    """Pixel fg IoU and edge F1 (maps thresholded at 0.5) on validation frames."""
+    inter = union = tp = fp = fn = 0
+    for img, lab in zip(images, labels, strict=True):
+        fg, edge = model.predict_maps(img[None])
+        pf, pe = np.asarray(fg[0]) > 0.5, np.asarray(edge[0]) > 0.5
+        tf, te = (t > 0.5 for t in target_maps(np.asarray(lab, np.int32), edge_width))
+        inter += np.sum(pf & tf)
+        union += np.sum(pf | tf)
+        tp, fp, fn = tp + np.sum(pe & te), fp + np.sum(pe & ~te), fn + np.sum(~pe & te)
+    return {"fg_iou": float(inter / max(union, 1)),
+            "edge_f1": float(2 * tp / max(2 * tp + fp + fn, 1))}
+
+
+def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
+                     progress: bool = True) -> Path:
+    """Train a model on in-memory samples and write its bundle.
+
+    Args:
+        samples: objects with ``.name``, ``.image`` ((H, W, 3) uint8 RGB) and ``.labels``
+            ((H, W) int instance labels, 0 = belt), e.g. from
+            :func:`fishseg.io.datasets.load_datasets`.
+        cfg: configuration (``model``, ``train``, ``dictionary``, ``targets``).
+        out: the model file to write (``*.fishseg``); the training curve goes next to it
+            as ``<stem>.curve.png``.
+        progress: show tqdm progress bars.
+
+    Returns:
+        The path of the written bundle.
+
+    Raises:
+        TrainingError: no samples, or the loss became NaN/inf or diverged.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    samples = list(samples)
+    if cfg.train.max_frames:
+        samples = samples[:cfg.train.max_frames]
+    if not samples:
+        raise TrainingError("no training frames: the datasets are empty")
+    t, d = cfg.train, cfg.dictionary
+    images = [np.asarray(s.image) for s in samples]
+    labels = [np.asarray(s.labels) for s in samples]
+    for s, img, lab in zip(samples, images, labels, strict=True):
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or lab.shape != img.shape[:2]:
+            raise TrainingError(f"frame '{s.name}': need an (H, W, 3) uint8 image and (H, W) labels, "
+                                f"got {img.shape} {img.dtype} and {lab.shape}")
+    train_idx, val_idx = split_frames(len(samples), t.val_fraction, t.seed)
+    source = build_source(images, labels, cfg.model.processing_width, cfg.targets.edge_width)
+    rng = np.random.default_rng(t.seed + 1)
+    train_c = sample_centres(source, train_idx, t.patches_per_image, t.balance, rng)
+    per_val = max(1, min(t.patches_per_image, VAL_PATCHES // len(val_idx)))
+    val_c = sample_centres(source, val_idx, per_val, t.balance, rng)
+
+    # Target codes: PCA of (flipped/rotated) target patches of the training pool.
+    key = jax.random.key(t.seed)
+    pick = train_c[rng.choice(len(train_c), min(PCA_PATCHES, len(train_c)), replace=False)]
+    pca_patches = np.concatenate([np.asarray(tg) for _, tg in
+                                  batches(source, pick, t.batch_size, key, t.augment)])
+    pca = fit_pca(pca_patches.reshape(len(pick), -1), cfg.model.code_dim, t.seed)
+
+    net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress)
+    curve = plot_history(hist, out.with_name(out.stem + ".curve.png"))
+
+    # Dictionary: codewords of (unaugmented) training patches -> their true targets.
+    dict_c = sample_centres(source, train_idx, max(1, -(-d.samples // len(train_idx))),
+                            t.balance, rng)[:d.samples]
+    codes, patches = [], []
+    for inp, tgt in batches(source, dict_c, EVAL_BATCH, key):
+        codes.append(_codewords(net, inp))
+        patches.append(np.asarray(tgt))
+    keys, values = build_dictionary(np.concatenate(codes), np.concatenate(patches), d.size,
+                                    d.kmeans_iters, t.seed, d.chunk)
+
+    meta = {"frames": [s.name for s in samples],
+            "val_frames": [samples[i].name for i in val_idx],
+            "best_step": hist.best_step, "best_val_loss": hist.best_val,
+            "first_train_loss": float(np.mean(hist.train[:5])),
+            "final_train_loss": float(np.mean(hist.train[-5:])),
+            "dictionary_entries": int(len(keys)), "curve": curve.name}
+    model = FishsegModel(cfg, get_params(net), pca, keys, values, meta)
+    model.meta["val_scores"] = _val_scores(model, [images[i] for i in val_idx],
+                                           [labels[i] for i in val_idx], cfg.targets.edge_width)
+    model.meta["train_seconds"] = round(time.perf_counter() - started, 1)
+    return model.save(out)
+
+
+def train_and_evaluate(data: list[str | Path], out: str | Path, cfg: Config, *,
+                       progress: bool = True) -> Path:
+    """Train a model on annotated datasets and write it as one bundle file.
+
+    Args:
+        data: dataset folders or COCO files (see :func:`fishseg.io.datasets.load_datasets`).
+        out: the model file to write (``*.fishseg``).
+        cfg: the configuration.
+        progress: show tqdm progress bars.
+
+    Returns:
+        The path of the written bundle; validation scores are in its ``meta``.
+    """
+    from fishseg.io.datasets import load_datasets
+
+    return train_on_samples(load_datasets(data), cfg, out, progress=progress)

@@ -1,0 +1,152 @@
+"""The model file: round trip, damaged/truncated/newer files, the default model."""
+
+import json
+import zipfile
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from fishseg.config import from_dict
+from fishseg.model import bundle as bundle_mod
+from fishseg.model.bundle import BundleError, FishsegModel, load_model
+from fishseg.model.dictionary import lookup
+from fishseg.model.fields import pad_frames, prepare
+from fishseg.model.network import FieldNet, get_params, patch_codewords
+
+CFG = from_dict({"model": {"features": [4, 8, 16], "code_dim": 4, "processing_width": 64},
+                 "dictionary": {"chunk": 256}})
+
+
+def random_model(seed=0):
+    rng = np.random.default_rng(seed)
+    net = FieldNet(CFG.model, rngs=nnx.Rngs(seed))
+    pca = {"mean": np.zeros(512, np.float32),
+           "components": rng.normal(size=(4, 512)).astype(np.float32),
+           "scale": np.float32(1.0)}
+    codes = np.asarray(net(jnp.asarray(rng.normal(size=(64, 34, 34, 3)), jnp.float32)))[:, 0, 0]
+    values = rng.random((64, 2, 16, 16)).astype(np.float32)
+    return FishsegModel(CFG, get_params(net), pca, codes, values, {"note": "test"})
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model()
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return np.random.default_rng(1).integers(0, 255, (3, 48, 80, 3)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def saved(model, tmp_path_factory):
+    return model.save(tmp_path_factory.mktemp("m") / "toy.fishseg")
+
+
+def test_round_trip_gives_identical_maps(model, frames, saved):
+    loaded = FishsegModel.load(saved)
+    assert loaded.meta == {"note": "test"} and loaded.cfg == CFG
+    for tta in (False, True):
+        a, b = model.predict_maps(frames, tta=tta), loaded.predict_maps(frames, tta=tta)
+        for x, y in zip(a, b, strict=True):
+            assert x.shape == (3, 48, 80) and x.dtype == jnp.float32
+            assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_batching_does_not_change_maps(model, frames):
+    fg, edge = model.predict_maps(frames)
+    fg1, edge1 = model.predict_maps(frames, batch_size=2)       # padded last batch
+    np.testing.assert_allclose(np.asarray(fg1), np.asarray(fg), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(edge1), np.asarray(edge), atol=1e-5)
+    single = model.predict_maps(frames[0])[0]
+    np.testing.assert_allclose(np.asarray(single[0]), np.asarray(fg[0]), atol=1e-5)
+
+
+def test_model_codewords_equal_patch_by_patch(model, frames):
+    dense = model.codewords(frames)
+    x = pad_frames(prepare(frames, CFG.model.processing_width))
+    ref = patch_codewords(model.net, x, chunk=512)
+    np.testing.assert_allclose(np.asarray(dense), np.asarray(ref), atol=1e-4)
+    keys = jnp.asarray(model.keys)
+    np.testing.assert_array_equal(np.asarray(lookup(dense.reshape(-1, 4), keys, 256)),
+                                  np.asarray(lookup(ref.reshape(-1, 4), keys, 256)))
+
+
+def test_bundle_has_no_pickle(saved):
+    with zipfile.ZipFile(saved) as z:
+        names = z.namelist()
+        manifest = json.loads(z.read("manifest.json"))
+    assert "manifest.json" in names and all(n.endswith(".npy") for n in names if n != "manifest.json")
+    assert manifest["format_version"] == bundle_mod.FORMAT_VERSION
+    assert manifest["arrays"]["dictionary/values"]["dtype"] == "float16"
+    assert all("object" not in a["dtype"] for a in manifest["arrays"].values())
+
+
+def test_truncated_file(saved, tmp_path):
+    bad = tmp_path / "truncated.fishseg"
+    bad.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    with pytest.raises(BundleError, match="truncated.fishseg.*damaged or truncated"):
+        FishsegModel.load(bad)
+
+
+def test_damaged_file(saved, tmp_path):
+    data = bytearray(saved.read_bytes())
+    for pos in (len(data) // 3, len(data) // 2):
+        bad = tmp_path / f"damaged{pos}.fishseg"
+        d = bytearray(data)
+        d[pos] ^= 0xFF
+        bad.write_bytes(bytes(d))
+        with pytest.raises(BundleError, match=f"damaged{pos}.fishseg"):
+            FishsegModel.load(bad)
+
+
+def rewrite_manifest(src, dst, change):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            if item == "manifest.json":
+                m = json.loads(data)
+                change(m)
+                data = json.dumps(m).encode()
+            zout.writestr(item, data)
+
+
+def test_newer_format(saved, tmp_path):
+    bad = tmp_path / "newer.fishseg"
+
+    def newer(m):
+        m["format_version"] = bundle_mod.FORMAT_VERSION + 1
+        m["checksum"] = bundle_mod._checksum(m)
+    rewrite_manifest(saved, bad, newer)
+    with pytest.raises(BundleError, match="newer.fishseg: written by a newer fishseg.*upgrade"):
+        FishsegModel.load(bad)
+
+
+def test_edited_manifest_fails_checksum(saved, tmp_path):
+    bad = tmp_path / "edited.fishseg"
+    rewrite_manifest(saved, bad, lambda m: m["config"]["model"].update(processing_width=32))
+    with pytest.raises(BundleError, match="edited.fishseg.*checksum"):
+        FishsegModel.load(bad)
+
+
+def test_not_a_model(tmp_path):
+    bad = tmp_path / "notes.fishseg"
+    bad.write_text("hello")
+    with pytest.raises(BundleError, match="notes.fishseg"):
+        FishsegModel.load(bad)
+    with pytest.raises(BundleError, match="missing.fishseg: no such model file"):
+        load_model(tmp_path / "missing.fishseg")
+
+
+def test_default_model_missing_is_clear(monkeypatch, tmp_path):
+    monkeypatch.setattr(bundle_mod, "DEFAULT_MODEL", tmp_path / "default.fishseg")
+    with pytest.raises(BundleError, match="no bundled default model.*train_default"):
+        load_model()
+
+
+def test_default_model_loads(monkeypatch, saved):
+    monkeypatch.setattr(bundle_mod, "DEFAULT_MODEL", saved)
+    assert load_model().meta == {"note": "test"}

@@ -1,0 +1,118 @@
+"""Dense fields: padding geometry, overlap-add, normalisation, patch sampling."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fishseg.model.fields import (
+    coverage,
+    frame_padding,
+    maps_from_indices,
+    overlap_add,
+    overlap_add_conv,
+    prepare,
+    processing_size,
+)
+from fishseg.model.network import INPUT_PATCH, grid_size
+from fishseg.model.patches import _dihedral, build_source, make_batch, sample_centres
+
+
+def naive_overlap_add(p):
+    b, gh, gw, c, t, _ = p.shape
+    out = np.zeros((b, c, 4 * gh + 12, 4 * gw + 12))
+    for i in range(gh):
+        for j in range(gw):
+            out[:, :, 4 * i:4 * i + t, 4 * j:4 * j + t] += p[:, i, j]
+    return out
+
+
+def test_overlap_add_equals_naive_loop():
+    p = np.random.default_rng(0).random((2, 5, 7, 2, 16, 16)).astype(np.float32)
+    ref = naive_overlap_add(p)
+    np.testing.assert_allclose(np.asarray(overlap_add(jnp.asarray(p))), ref, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(overlap_add_conv(jnp.asarray(p))), ref, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [40, 97, 360, 361, 362, 363, 640])
+def test_padding_gives_uniform_coverage(n):
+    before, after, grid = frame_padding(n)
+    assert grid_size(n + before + after) == grid
+    assert n + before + after == 4 * (grid - 1) + INPUT_PATCH
+    np.testing.assert_array_equal(coverage(n, 37), 16.0)
+
+
+def test_constant_dictionary_gives_constant_maps():
+    h, w = 45, 61
+    gh, gw = frame_padding(h)[2], frame_padding(w)[2]
+    values = jnp.stack([jnp.full((2, 16, 16), 0.25), jnp.full((2, 16, 16), 0.75)])
+    idx = jnp.asarray(np.random.default_rng(0).integers(0, 2, (1, gh, gw)), jnp.int32)
+    m = maps_from_indices(jnp.zeros_like(idx), values, h, w)
+    np.testing.assert_allclose(np.asarray(m), 0.25, rtol=1e-6)
+    m = np.asarray(maps_from_indices(idx, values, h, w))
+    assert m.shape == (1, 2, h, w) and 0.25 - 1e-6 <= m.min() and m.max() <= 0.75 + 1e-6
+
+
+def test_maps_from_indices_equals_overlap_add_of_gathered_patches():
+    h, w = 41, 50
+    gh, gw = frame_padding(h)[2], frame_padding(w)[2]
+    rng = np.random.default_rng(2)
+    values = jnp.asarray(rng.random((7, 2, 16, 16)), jnp.float32)
+    idx = jnp.asarray(rng.integers(0, 7, (2, gh, gw)), jnp.int32)
+    ref = naive_overlap_add(np.asarray(values)[np.asarray(idx)])[:, :, 12:12 + h, 12:12 + w] / 16
+    np.testing.assert_allclose(np.asarray(maps_from_indices(idx, values, h, w)), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_maps_place_patches_where_the_patch_by_patch_pass_would():
+    """A single non-zero patch at grid cell (i, j) lands on the target area of the
+    34x34 input patch at (4i, 4j) of the padded frame: pixels 4i+9-21 .. +15."""
+    h, w = 40, 44
+    gh, gw = frame_padding(h)[2], frame_padding(w)[2]
+    values = jnp.stack([jnp.zeros((2, 16, 16)), jnp.ones((2, 16, 16))])
+    idx = np.zeros((1, gh, gw), np.int32)
+    idx[0, 5, 6] = 1
+    m = np.asarray(maps_from_indices(jnp.asarray(idx), values, h, w))[0, 0]
+    expect = np.zeros((h, w))
+    expect[4 * 5 + 9 - 21:4 * 5 + 25 - 21, 4 * 6 + 9 - 21:4 * 6 + 25 - 21] = 1 / 16
+    np.testing.assert_allclose(m, expect, atol=1e-7)
+
+
+def test_prepare_removes_gain_and_offset_per_channel():
+    rng = np.random.default_rng(0)
+    a = rng.integers(40, 120, (1, 36, 64, 3)).astype(np.uint8)
+    b = np.clip(a.astype(np.float32) * [1.5, 1.0, 2.0] + [10, 30, 0], 0, 255).astype(np.uint8)
+    pa, pb = np.asarray(prepare(a, 64)), np.asarray(prepare(b, 64))
+    np.testing.assert_allclose(pa, pb, atol=0.05)
+    np.testing.assert_allclose(pa.mean(axis=(1, 2)), 0, atol=1e-5)
+    assert prepare(a, 32).shape == (1, 18, 32, 3)
+    assert prepare(a[..., 0], 64).shape == (1, 36, 64, 3)
+    assert processing_size(720, 1280, 640) == (360, 640)
+
+
+def test_dihedral_commutes_with_centre_crop():
+    a = jnp.asarray(np.random.default_rng(0).random((34, 34, 2)))
+    for k in range(8):
+        np.testing.assert_array_equal(_dihedral(a, k)[9:25, 9:25], _dihedral(a[9:25, 9:25], k))
+    assert len({np.asarray(_dihedral(a, k)).tobytes() for k in range(8)}) == 8
+
+
+def test_patches_cut_and_balanced():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (50, 60, 3)).astype(np.uint8)
+    lab = np.zeros((50, 60), np.int32)
+    lab[10:30, 20:45] = 1
+    src = build_source([img], [lab], 60, edge_width=1)
+    c = sample_centres(src, np.array([0]), 3000, (0.5, 0.25, 0.25), rng)
+    cls = src.classes[0][c[:, 1], c[:, 2]]
+    np.testing.assert_allclose(np.bincount(cls, minlength=3) / len(c), [0.5, 0.25, 0.25], atol=0.04)
+    inp, tgt = make_batch(src.frames, src.targets, jnp.asarray(c[:50]), jax.random.key(0), False)
+    assert inp.shape == (50, 34, 34, 3) and tgt.shape == (50, 2, 16, 16)
+    prepared = np.pad(np.asarray(prepare(img[None], 60))[0], ((17, 17), (17, 17), (0, 0)), mode="reflect")
+    fgpad = np.pad(lab > 0, 17, mode="reflect")
+    for (_, y, x), i, t in zip(c[:50], np.asarray(inp), np.asarray(tgt), strict=True):
+        np.testing.assert_allclose(i, prepared[y:y + 34, x:x + 34], atol=0.02)   # float16 store
+        np.testing.assert_array_equal(t[0], fgpad[y + 9:y + 25, x + 9:x + 25])
+    aug, tgt2 = make_batch(src.frames, src.targets, jnp.asarray(c[:50]), jax.random.key(0), True)
+    assert np.isfinite(np.asarray(aug)).all() and not np.allclose(aug, inp)
+    np.testing.assert_array_equal(np.sort(np.asarray(tgt2).sum(axis=(2, 3)), 0),
+                                  np.sort(np.asarray(tgt).sum(axis=(2, 3)), 0))
