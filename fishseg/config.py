@@ -97,6 +97,8 @@ class TrainConfig:
     balance: tuple[float, ...] = _f((0.3, 0.3, 0.4), "sampling shares of belt, fish interior, edge")
     augment: bool = _f(True, "flips, rotations, photometric jitter, blur and noise")
     max_frames: int = _f(0, "use at most this many frames (0 = all)", min=0)
+    tune_separation: bool = _f(True, "tune the separation thresholds on the validation frames "
+                               "and store them in the model (fishseg.tune)")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from fishseg.model.fit import EVAL_BATCH, TrainingError, fit, plot_history
 from fishseg.model.network import get_params
 from fishseg.model.patches import batches, build_source, sample_centres
 from fishseg.targets import target_maps
+from fishseg.tune import tune_model
 
 #: Target patches used to fit the PCA (at most).
 PCA_PATCHES = 50_000
@@ -143,8 +144,10 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
             "final_train_loss": float(np.mean(hist.train[-5:])),
             "dictionary_entries": int(len(keys)), "curve": curve.name}
     model = FishsegModel(cfg, get_params(net), pca, keys, values, meta)
-    model.meta["val_scores"] = _val_scores(model, [images[i] for i in val_idx],
-                                           [labels[i] for i in val_idx], cfg.targets.edge_width)
+    val_images, val_labels = [images[i] for i in val_idx], [labels[i] for i in val_idx]
+    model.meta["val_scores"] = _val_scores(model, val_images, val_labels, cfg.targets.edge_width)
+    if t.tune_separation:
+        tune_model(model, val_images, val_labels, progress=progress)
     model.meta["train_seconds"] = round(time.perf_counter() - started, 1)
     return model.save(out)
 

@@ -56,6 +56,21 @@ def test_same_seed_same_model(trained):
     a, b = (FishsegModel.load(p) for p in trained)
     for k, v in a.arrays().items():
         np.testing.assert_array_equal(v, b.arrays()[k], err_msg=k)
+    assert a.checksum == b.checksum and a.cfg == b.cfg
+
+
+def test_separation_tuned_and_used_by_segment(trained):
+    m = FishsegModel.load(trained[0])
+    report = m.meta["separation_tuning"]
+    assert report["after"]["ap50"] >= report["before"]["ap50"]
+    assert report["separate"] == {k: (list(v) if isinstance(v, tuple) else v)
+                                  for k, v in vars(m.cfg.separate).items()}
+    sample = toy_samples(1, seed=9)[0]
+    labels = m.segment(sample.image[None])
+    assert labels.shape == (1, 48, 64) and labels.dtype == np.int32
+    from fishseg.separate import separate
+    fg, edge = m.predict_maps(sample.image[None])
+    np.testing.assert_array_equal(labels, np.asarray(separate(fg, edge, m.cfg.separate)))
 
 
 def test_loss_goes_down(trained):

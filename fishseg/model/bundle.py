@@ -114,6 +114,32 @@ class FishsegModel:
             return fgs[0], edges[0]
         return jnp.concatenate(fgs), jnp.concatenate(edges)
 
+    def segment(self, frames: Any, *, batch_size: int | None = None) -> np.ndarray:
+        """Instance labels of frames: maps, then separation with the bundle's settings.
+
+        Args:
+            frames: (B, H, W, 3) uint8 RGB (or one (H, W, 3) frame).
+            batch_size: frames per jitted call (default ``model.batch_size``).
+
+        Returns:
+            (B, H, W) int32 labels, 0 = belt, fish 1..n per frame (``cfg.separate``,
+            tuned on the validation frames when the model was trained).
+        """
+        from fishseg.separate import separate
+
+        fg, edge = self.predict_maps(frames, batch_size=batch_size)
+        return np.asarray(separate(fg, edge, self.cfg.separate))
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the weights, PCA, dictionary and configuration: identifies the model
+        in outputs (the same training gives the same checksum; file timestamps do not count)."""
+        h = hashlib.sha256(json.dumps(to_dict(self.cfg), sort_keys=True).encode())
+        for name, arr in sorted(self.arrays().items()):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
     def codewords(self, frames: Any) -> jax.Array:
         """(B, gh, gw, D) float32 codewords of (B, H, W, 3) uint8 frames on the padded
         stride-4 grid used by :meth:`predict_maps`."""

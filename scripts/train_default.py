@@ -1,0 +1,57 @@
+"""Rebuild the bundled default model (``fishseg/data/default.fishseg``).
+
+The default model is trained on synthetic discard-belt stills only (``fishseg.synth``):
+every still has its own belt, lighting, camera and fish, so the model has to learn fish
+and boundaries, not one belt. Everything is seeded: the same command gives the same file.
+
+    .venv/bin/python scripts/train_default.py            # about 25 minutes on a 2-core CPU
+
+Seeds: training stills use ``--seed`` (default 101). Held-out evaluation
+(docs/accuracy.md) uses other seeds (stills 909, video 2026), never seen in training.
+After training, the separation thresholds are tuned on the validation frames and
+stored in the bundle (see ``fishseg.tune``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from fishseg.config import load_config, override
+from fishseg.io.datasets import Sample
+from fishseg.synth import render_frames
+from fishseg.train import train_on_samples
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--stills", type=int, default=160, help="synthetic training stills")
+    ap.add_argument("--seed", type=int, default=101, help="seed of the training stills")
+    ap.add_argument("--config", default=str(REPO / "configs" / "default.yaml"))
+    ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
+    ap.add_argument("--out", default=str(REPO / "fishseg" / "data" / "default.fishseg"))
+    ap.add_argument("--curve", default=str(REPO / "docs" / "default_model_curve.png"),
+                    help="where to copy the training curve")
+    args = ap.parse_args()
+
+    cfg = override(load_config(args.config), args.set)
+    t0 = time.perf_counter()
+    print(f"rendering {args.stills} stills ({cfg.synth.width}x{cfg.synth.height}, seed {args.seed})")
+    images, labels = render_frames(args.stills, args.seed, cfg.synth, stills=True)
+    samples = [Sample(f"still_{i:04d}", im, lab, f"synth:{args.seed}:{i}")
+               for i, (im, lab) in enumerate(zip(images, labels))]
+    print(f"  {time.perf_counter() - t0:.0f} s; training ...")
+    out = train_on_samples(samples, cfg, args.out)
+    curve = out.with_name(out.stem + ".curve.png")
+    if curve.exists():
+        shutil.move(str(curve), args.curve)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.0f} s;"
+          f" curve: {args.curve}")
+
+
+if __name__ == "__main__":
+    main()
