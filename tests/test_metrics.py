@@ -140,3 +140,28 @@ def test_count_scores():
     assert s["mae"] == pytest.approx(1.0)
     assert s["relative_error"] == pytest.approx(3 / 40)
     assert s["total_relative_error"] == pytest.approx(1 / 40)
+
+
+def test_boundary_pixels_of_two_touching_squares():
+    from fishseg.metrics import boundary_pixels
+    lab = np.zeros((8, 10), np.int32)
+    lab[2:6, 1:5] = 1
+    lab[2:6, 5:9] = 2
+    b = boundary_pixels(lab)
+    assert b[3, 4] and b[3, 5]            # both sides of the shared edge
+    assert b[2, 2] and b[5, 7]            # outlines against the belt
+    assert not b[3, 2] and not b[0, 0]    # interior and belt
+    assert b.sum() == 2 * (4 * 4 - 2 * 2)  # two 4x4 squares' outlines
+
+
+def test_map_scores_perfect_and_shifted():
+    from fishseg.metrics import map_scores
+    from fishseg.targets import target_maps
+    lab = np.zeros((40, 60), np.int32)
+    lab[5:30, 5:28] = 1
+    lab[5:30, 28:55] = 2
+    fg, edge = target_maps(lab, 2)
+    s = map_scores(fg, edge, lab)
+    assert s["fg_iou"] == 1.0 and s["edge_f1"] > 0.95
+    far = np.roll(edge, (8, 8), axis=(0, 1))  # edges 8 px off: only crossings match
+    assert map_scores(fg, far, lab)["edge_f1"] < 0.2
