@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fishseg.metrics import (count_instances, count_scores, edge_scores, foreground_scores,
-                             instance_scores, iou_matrix)
+from fishseg.metrics import (
+    count_instances,
+    count_scores,
+    edge_scores,
+    foreground_scores,
+    instance_scores,
+    iou_matrix,
+)
 
 
 def two_fish() -> np.ndarray:
