@@ -5,6 +5,7 @@ Subcommands::
     fishseg synth OUT [--frames N | --stills N] [--seed S] [--width W --height H]
     fishseg train --data DIR [--data DIR ...] --out MODEL.fishseg [--method pixel-forest]
     fishseg segment INPUT... --out DIR [--model MODEL.fishseg] [--batch-size N] [--scale S]
+                    [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg demo [--out DIR]
     fishseg config [--config FILE] [--set KEY=VALUE ...]
@@ -74,14 +75,24 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from fishseg.pipeline import results_table, segment_inputs
 
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
-    from fishseg.model.bundle import load_model
+    kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
+                  overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps)
+    if args.engine == "ray":  # workers load the model; they apply the overrides to its config
+        from fishseg.engines.ray import ConfigPatch, import_ray, segment_inputs_ray
 
-    model = load_model(args.model)
-    cfg = _config(args, base=model.cfg, **flags)
-    results = segment_inputs(args.inputs, args.out, model=model, cfg=cfg,
-                             progress=not args.quiet, batch_size=args.batch_size,
-                             scale=args.scale, overlay=not args.no_overlay,
-                             overwrite=args.overwrite, fps=args.fps)
+        import_ray()
+        cfg = ConfigPatch.from_args(args.config, args.set, **flags)
+        results = segment_inputs_ray(args.inputs, args.out, model_path=args.model, cfg=cfg,
+                                     address=args.ray_address, num_workers=args.workers,
+                                     **kwargs)
+    else:
+        from fishseg.model.bundle import load_model
+
+        if args.ray_address or args.workers:
+            raise ValueError("--ray-address and --workers apply to --engine ray only")
+        model = load_model(args.model)
+        cfg = _config(args, base=model.cfg, **flags)
+        results = segment_inputs(args.inputs, args.out, model=model, cfg=cfg, **kwargs)
     print(results_table(results))
     return 1 if any(r.status == "failed" for r in results) else 0
 
@@ -157,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fps", type=float, default=1.0, help="frame rate of image sequences")
     g.add_argument("--cm-per-pixel", type=float, default=None,
                    help="calibration: adds centimetre columns to fish.csv")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: one task per input on a Ray cluster "
+                        '(needs pip install "fishseg[ray]"; see docs/cluster.md)')
+    g.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="Ray cluster to use with --engine ray, e.g. auto or ray://head:10001 "
+                        "(default: start a local Ray instance)")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="--engine ray: workers, each loading the model once (default: one "
+                        "per GPU of the cluster, or per CPU when it has none)")
     g = p.add_argument_group("outputs")
     g.add_argument("--overwrite", action="store_true", help="redo inputs that are complete")
     g.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
