@@ -111,7 +111,8 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
             raise TrainingError(f"frame '{s.name}': need an (H, W, 3) uint8 image and (H, W) labels, "
                                 f"got {img.shape} {img.dtype} and {lab.shape}")
     train_idx, val_idx = split_frames(len(samples), t.val_fraction, t.seed)
-    source = build_source(images, labels, cfg.model.processing_width, cfg.targets.edge_width)
+    source = build_source(images, labels, cfg.model.processing_width, cfg.targets.edge_width,
+                          cfg.model.std_floor)
     rng = np.random.default_rng(t.seed + 1)
     train_c = sample_centres(source, train_idx, t.patches_per_image, t.balance, rng)
     per_val = max(1, min(t.patches_per_image, VAL_PATCHES // len(val_idx)))

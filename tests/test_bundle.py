@@ -150,3 +150,17 @@ def test_default_model_missing_is_clear(monkeypatch, tmp_path):
 def test_default_model_loads(monkeypatch, saved):
     monkeypatch.setattr(bundle_mod, "DEFAULT_MODEL", saved)
     assert load_model().meta == {"note": "test"}
+
+
+def test_older_file_without_std_floor_setting_keeps_its_floor(saved, tmp_path):
+    """Files written before the standardisation floor was a setting keep the floor they
+    were trained with (recorded in the manifest's normalisation block)."""
+    old = tmp_path / "old.fishseg"
+
+    def older(m):
+        del m["config"]["model"]["std_floor"]
+        m["normalisation"]["std_floor"] = 4.0
+        m["checksum"] = bundle_mod._checksum(m)
+    rewrite_manifest(saved, old, older)
+    assert FishsegModel.load(old).cfg.model.std_floor == 4.0
+    assert FishsegModel.load(saved).cfg.model.std_floor == 20.0

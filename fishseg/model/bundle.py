@@ -35,7 +35,7 @@ import numpy as np
 from flax import nnx
 
 from fishseg.config import Config, ConfigError, from_dict, to_dict
-from fishseg.model.fields import NORMALISATION, STD_FLOOR, dense_maps, pad_frames, prepare
+from fishseg.model.fields import NORMALISATION, dense_maps, pad_frames, prepare
 from fishseg.model.network import FieldNet, get_params, set_params
 
 FORMAT = "fishseg-model"
@@ -107,7 +107,8 @@ class FishsegModel:
             if len(frames) > bs and n < bs:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
             fg, edge = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
-                             self.cfg.model.processing_width, self.cfg.dictionary.chunk, tta)
+                             self.cfg.model.processing_width, self.cfg.dictionary.chunk, tta,
+                             self.cfg.model.std_floor)
             fgs.append(fg[:n])
             edges.append(edge[:n])
         if len(fgs) == 1:
@@ -143,7 +144,8 @@ class FishsegModel:
     def codewords(self, frames: Any) -> jax.Array:
         """(B, gh, gw, D) float32 codewords of (B, H, W, 3) uint8 frames on the padded
         stride-4 grid used by :meth:`predict_maps`."""
-        return _codes(self._graphdef, self._state, np.asarray(frames), self.cfg.model.processing_width)
+        return _codes(self._graphdef, self._state, np.asarray(frames), self.cfg.model.processing_width,
+                      self.cfg.model.std_floor)
 
     # ------------------------------------------------------------------ file
     def arrays(self) -> dict[str, np.ndarray]:
@@ -170,7 +172,7 @@ class FishsegModel:
             "fishseg_version": fishseg_version(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "config": to_dict(self.cfg),
-            "normalisation": {"method": NORMALISATION, "std_floor": STD_FLOOR,
+            "normalisation": {"method": NORMALISATION, "std_floor": self.cfg.model.std_floor,
                               "processing_width": self.cfg.model.processing_width},
             "meta": self.meta,
             "arrays": {n: {"dtype": str(a.dtype), "shape": list(a.shape),
@@ -196,16 +198,17 @@ class FishsegModel:
         return _load(Path(path))
 
 
-@partial(jax.jit, static_argnames=("graphdef", "width", "chunk", "tta"))
-def _maps(graphdef, state, keys, values, frames, width, chunk, tta):
+@partial(jax.jit, static_argnames=("graphdef", "width", "chunk", "tta", "std_floor"))
+def _maps(graphdef, state, keys, values, frames, width, chunk, tta, std_floor):
     """Jitted :func:`dense_maps` (one compilation per architecture and frame shape)."""
     net = nnx.merge(graphdef, state)
-    return dense_maps(net, keys, values, frames, width=width, chunk=chunk, tta=tta)
+    return dense_maps(net, keys, values, frames, width=width, chunk=chunk, tta=tta,
+                      std_floor=std_floor)
 
 
-@partial(jax.jit, static_argnames=("graphdef", "width"))
-def _codes(graphdef, state, frames, width):
-    return nnx.merge(graphdef, state)(pad_frames(prepare(frames, width)))
+@partial(jax.jit, static_argnames=("graphdef", "width", "std_floor"))
+def _codes(graphdef, state, frames, width, std_floor):
+    return nnx.merge(graphdef, state)(pad_frames(prepare(frames, width, std_floor)))
 
 
 def _checksum(manifest: dict) -> str:
@@ -247,7 +250,12 @@ def _load(path: Path) -> FishsegModel:
             AttributeError, zlib.error) as e:
         raise BundleError(f"{damaged} ({type(e).__name__}: {e})") from e
     try:
-        cfg = from_dict(manifest["config"], where=f"{path} (config)")
+        config = manifest["config"]
+        model_section = config.get("model") if isinstance(config, dict) else None
+        if isinstance(model_section, dict) and "std_floor" not in model_section:
+            # format 1 files written before the floor was a setting record it here
+            model_section["std_floor"] = float(manifest.get("normalisation", {}).get("std_floor", 4.0))
+        cfg = from_dict(config, where=f"{path} (config)")
     except ConfigError as e:
         raise BundleError(f"{path}: its configuration cannot be read by this fishseg: {e}") from e
     try:

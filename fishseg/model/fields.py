@@ -27,7 +27,7 @@ from fishseg.model.network import INPUT_PATCH, STRIDE, TARGET_OFFSET, TARGET_PAT
 #: Normalisation method name stored in bundles (the only one so far).
 NORMALISATION = "frame-standardise"
 #: Lower bound of a channel's std (in 0..255 grey levels) in the standardisation.
-STD_FLOOR = 4.0
+STD_FLOOR = 20.0
 
 # Reflect padding before the frame: the first target patch (offset 9 in its input patch)
 # must start 12 pixels before pixel 0 so that pixel 0 is covered by 4 patches per axis.
@@ -46,22 +46,23 @@ def resize(x: jax.Array, size: tuple[int, int]) -> jax.Array:
     return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), method="linear", antialias=True)
 
 
-def standardise(x: jax.Array) -> jax.Array:
+def standardise(x: jax.Array, std_floor: float = STD_FLOOR) -> jax.Array:
     """Per-frame, per-channel standardisation.
 
     Args:
         x: (B, H, W, 3) float32 in grey levels (0..255).
+        std_floor: the std is floored at this many grey levels, so that a nearly empty
+            belt's texture is not amplified into fish-like contrast.
 
     Returns:
-        (B, H, W, 3) float32 with zero mean and unit std per frame and channel (the std
-        is floored at ``STD_FLOOR`` grey levels so a flat frame is not amplified).
+        (B, H, W, 3) float32 with zero mean and unit std per frame and channel.
     """
     mean = jnp.mean(x, axis=(1, 2), keepdims=True)
     std = jnp.std(x, axis=(1, 2), keepdims=True)
-    return (x - mean) / jnp.maximum(std, STD_FLOOR)
+    return (x - mean) / jnp.maximum(std, std_floor)
 
 
-def prepare(frames: jax.Array, width: int) -> jax.Array:
+def prepare(frames: jax.Array, width: int, std_floor: float = STD_FLOOR) -> jax.Array:
     """Frames as the network sees them (before padding).
 
     Args:
@@ -77,7 +78,7 @@ def prepare(frames: jax.Array, width: int) -> jax.Array:
     if x.shape[-1] == 1:
         x = jnp.repeat(x, 3, axis=-1)
     x = x.astype(jnp.float32)
-    return standardise(resize(x, processing_size(x.shape[1], x.shape[2], width)))
+    return standardise(resize(x, processing_size(x.shape[1], x.shape[2], width)), std_floor)
 
 
 def frame_padding(n: int) -> tuple[int, int, int]:
@@ -185,7 +186,8 @@ def dense_codewords(net, x: jax.Array) -> jax.Array:
 
 
 def dense_maps(net, keys: jax.Array, values: jax.Array, frames: jax.Array, *,
-               width: int, chunk: int, tta: bool = False) -> tuple[jax.Array, jax.Array]:
+               width: int, chunk: int, tta: bool = False,
+               std_floor: float = STD_FLOOR) -> tuple[jax.Array, jax.Array]:
     """fg and edge maps of a batch of frames (jit this with ``width``, ``chunk``, ``tta``
     static).
 
@@ -195,13 +197,14 @@ def dense_maps(net, keys: jax.Array, values: jax.Array, frames: jax.Array, *,
         frames: (B, H, W, 3) or (B, H, W) uint8.
         width: processing width. chunk: query rows per lookup chunk.
         tta: also run on the horizontally flipped frames and average.
+        std_floor: see :func:`standardise`.
 
     Returns:
         ``(fg, edge)``, each (B, H, W) float32 in [0, 1].
     """
     frames = jnp.asarray(frames)
     big_h, big_w = frames.shape[1], frames.shape[2]
-    x = prepare(frames, width)
+    x = prepare(frames, width, std_floor)
     views = [x, x[:, :, ::-1]] if tta else [x]
     maps = 0.0
     for k, v in enumerate(views):

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fishseg.model.fields import prepare, processing_size
+from fishseg.model.fields import STD_FLOOR, prepare, processing_size
 from fishseg.model.network import INPUT_PATCH, TARGET_OFFSET, TARGET_PATCH
 from fishseg.targets import target_maps
 
@@ -50,7 +50,7 @@ class PatchSource:
 
 
 def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
-                 edge_width: int) -> PatchSource:
+                 edge_width: int, std_floor: float = STD_FLOOR) -> PatchSource:
     """Prepare frames and targets at the processing scale.
 
     Args:
@@ -58,11 +58,12 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
         labels: (H, W) int instance labels, 0 = belt.
         width: processing width; labels are resized with nearest neighbour.
         edge_width: edge band half-thickness at the processing scale.
+        std_floor: input standardisation floor (see :func:`fishseg.model.fields.standardise`).
     """
     prepped, targs, sizes, classes = [], [], [], []
     for img, lab in zip(images, labels, strict=True):
         h, w = processing_size(img.shape[0], img.shape[1], width)
-        x = np.asarray(prepare(img[None], width)[0], np.float32)
+        x = np.asarray(prepare(img[None], width, std_floor)[0], np.float32)
         lab = np.asarray(lab)
         if lab.shape != (h, w):
             lab = cv2.resize(lab.astype(np.int32).astype(np.float32), (w, h),
