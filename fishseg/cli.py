@@ -114,7 +114,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fishseg.demo import run_demo
 
-    run_demo(args.out, frames=args.frames, seed=args.seed, progress=not args.quiet)
+    run_demo(args.out, frames=args.frames, seed=args.seed, width=args.width,
+             height=args.height, progress=not args.quiet)
     return 0
 
 
@@ -200,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("fishseg-demo"), help="output folder")
     p.add_argument("--frames", type=int, default=24, help="frames to generate (default 24)")
     p.add_argument("--seed", type=int, default=2026, help="random seed of the generated video")
+    p.add_argument("--width", type=int, default=1280, help="frame width (default 1280)")
+    p.add_argument("--height", type=int, default=720, help="frame height (default 720)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("config", help="print the resolved configuration (validates a file)")

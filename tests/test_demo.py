@@ -1,0 +1,22 @@
+"""``fishseg demo`` (the README's main job) end to end, at a reduced size."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fishseg.cli import main
+
+
+@pytest.mark.slow
+def test_demo_runs_on_the_bundled_model(tmp_path, capsys):
+    args = ["-q", "demo", "--out", str(tmp_path / "d"), "--frames", "6", "--width", "640",
+            "--height", "360"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    dest = tmp_path / "d" / "segmented" / "video"
+    summary = json.loads((dest / "summary.json").read_text())
+    assert summary["frames"] == 6 and summary["model_checksum"]
+    assert (dest / "overlay.mp4").stat().st_size > 0 and len(list((dest / "masks").glob("*.png"))) == 6
+    assert "distinct fish" in out and str(dest / "overlay.mp4") in out
