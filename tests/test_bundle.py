@@ -159,8 +159,8 @@ def test_older_file_without_std_floor_setting_keeps_its_floor(saved, tmp_path):
 
     def older(m):
         del m["config"]["model"]["std_floor"]
-        m["normalisation"]["std_floor"] = 4.0
+        m["normalisation"]["std_floor"] = 7.0
         m["checksum"] = bundle_mod._checksum(m)
     rewrite_manifest(saved, old, older)
-    assert FishsegModel.load(old).cfg.model.std_floor == 4.0
-    assert FishsegModel.load(saved).cfg.model.std_floor == 20.0
+    assert FishsegModel.load(old).cfg.model.std_floor == 7.0
+    assert FishsegModel.load(saved).cfg.model.std_floor == 4.0

@@ -27,7 +27,7 @@ from fishseg.model.network import INPUT_PATCH, STRIDE, TARGET_OFFSET, TARGET_PAT
 #: Normalisation method name stored in bundles (the only one so far).
 NORMALISATION = "frame-standardise"
 #: Lower bound of a channel's std (in 0..255 grey levels) in the standardisation.
-STD_FLOOR = 20.0
+STD_FLOOR = 4.0
 
 # Reflect padding before the frame: the first target patch (offset 9 in its input patch)
 # must start 12 pixels before pixel 0 so that pixel 0 is covered by 4 patches per axis.
