@@ -1,0 +1,66 @@
+"""The bundled default model on synthetic data it never saw (training used seed 101).
+
+The bounds are the accuracy the bundle must keep (docs/accuracy.md has the full
+held-out numbers, on more frames): a rebuilt or changed default model that falls below
+them fails here.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from fishseg.config import SynthConfig
+from fishseg.io.images import read_labels
+from fishseg.metrics import count_instances, count_scores, instance_scores, map_scores
+from fishseg.model.bundle import DEFAULT_MODEL, load_model
+from fishseg.pipeline import segment_video
+from fishseg.synth import render_frames, synthesize
+
+pytestmark = pytest.mark.slow
+
+# Regression guards: measured 2026-11-22 (fg IoU 0.936, edge F1 0.585, AP@0.5 0.267 on
+# these 6 stills; count MAE 2.8 and 57 tracks for 16 fish on the video), with a margin.
+# They are NOT the targets of the issues (fg IoU 0.90 and edge F1 0.70 on the full held-out
+# set, count MAE 0.5, distinct fish within 10%): docs/accuracy.md says what is missing.
+FG_IOU_MIN = 0.90
+EDGE_F1_MIN = 0.55
+AP50_MIN = 0.22
+COUNT_MAE_MAX = 3.5
+DISTINCT_ERR_MAX = 3.0
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def test_bundle_is_small_and_self_describing(model):
+    assert DEFAULT_MODEL.stat().st_size < 8e6
+    assert model.meta["separation_tuning"]["after"]["ap50"] > 0
+    assert len(model.checksum) == 64 and model.checksum == load_model().checksum
+
+
+def test_maps_on_heldout_stills(model):
+    images, labels = render_frames(6, 909, SynthConfig(), stills=True)
+    fg, edge = model.predict_maps(images)
+    s = map_scores(np.asarray(fg), np.asarray(edge), labels)
+    assert s["fg_iou"] >= FG_IOU_MIN, s
+    assert s["edge_f1"] >= EDGE_F1_MIN, s
+    pred = model.segment(images)
+    assert instance_scores(labels, pred, (0.5,))[0.5]["ap"] >= AP50_MIN
+
+
+def test_counts_on_a_heldout_video(model, tmp_path):
+    meta = synthesize(tmp_path / "in", frames=30, seed=2026, progress=False)
+    s = segment_video(tmp_path / "in" / "video.mp4", tmp_path / "out", model=model,
+                      progress=False, overlay=False)
+    with open(tmp_path / "out" / "counts.csv", newline="") as f:
+        found = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
+    truth = count_instances(np.stack([read_labels(p) for p in
+                                      sorted((tmp_path / "in" / "masks").glob("*.png"))]))
+    err = count_scores(truth, found)
+    assert err["mae"] <= COUNT_MAE_MAX, (truth.tolist(), found)
+    assert abs(s["distinct_fish"] - meta["fish_count"]) <= DISTINCT_ERR_MAX * meta["fish_count"]
