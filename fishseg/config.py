@@ -138,6 +138,9 @@ class TrackConfig:
     iou_threshold: float = _f(0.3, "least IoU (after belt-motion shift) to link two instances", min=0.0, max=1.0)
     max_gap: int = _f(2, "frames a track may go unseen and still be re-linked", min=0, max=1000)
     edge_margin: int = _f(1, "a fish with a pixel in the outer N rows/columns touches the edge (0 = never)", min=0, max=1000)
+    min_frames: int = _f(3, "a track counts as a distinct fish only if seen in this many frames "
+                         "(a fish riding through the view is seen in many; 1 = count every track)",
+                         min=1, max=10000)
     max_shift: float = _f(0.25, "largest belt motion per frame, fraction of the frame size", min=0.0, max=1.0)
 
 

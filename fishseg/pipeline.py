@@ -173,7 +173,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                 summary = writer.finish(
                     tracker.tracks, distinct_fish=tracker.distinct_count,
                     model_checksum=getattr(model, "checksum", None),
-                    seconds=round(time.perf_counter() - t0, 3),
+                    seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
                     extra={"scale": scale, "stage_seconds": {k: round(v, 3) for k, v in times.items()},
                            "skipped_frames": errors})
         except BaseException:

@@ -143,8 +143,9 @@ class Tracker:
 
     @property
     def distinct_count(self) -> int:
-        """Number of distinct fish (tracks) seen so far."""
-        return len(self.tracks)
+        """Number of distinct fish so far: tracks seen in at least ``cfg.min_frames`` frames
+        (a detection that lives for a frame or two is noise, not a fish riding the belt)."""
+        return sum(t.frames_seen >= self.cfg.min_frames for t in self.tracks.values())
 
     # -- motion ------------------------------------------------------------------------
 

@@ -118,3 +118,18 @@ def test_empty_frames_and_shape_check():
     assert out.dtype == np.int32 and not out.any() and tr.distinct_count == 0
     with pytest.raises(ValueError, match="frame 1"):
         tr.update(np.zeros((H + 1, W), np.int32), 1)
+
+
+def test_short_lived_tracks_are_not_distinct_fish():
+    from fishseg.config import TrackConfig
+    from fishseg.tracking import Tracker
+
+    tr = Tracker(TrackConfig(min_frames=3))
+    for i in range(5):
+        lab = np.zeros((40, 60), np.int32)
+        lab[10:20, 5 + 2 * i:20 + 2 * i] = 1          # a fish riding the belt
+        if i == 2:
+            lab[30:35, 40:45] = 2                     # a one-frame blip
+        tr.update(lab, i)
+    assert len(tr.tracks) == 2 and tr.distinct_count == 1
+    assert Tracker(TrackConfig(min_frames=1)).distinct_count == 0

@@ -270,7 +270,7 @@ class ExportWriter:
 
     def finish(self, tracks: Mapping | Iterable, *, distinct_fish: int | None = None,
                model_checksum: str | None = None, seconds: float | None = None,
-               extra: dict | None = None) -> dict:
+               extra: dict | None = None, min_frames: int = 1) -> dict:
         """Write instances.json, counts.csv, fish.csv, overlay.mp4, then summary.json.
 
         Args:
@@ -279,27 +279,31 @@ class ExportWriter:
             model_checksum: checksum of the model that produced the labels.
             seconds: processing time.
             extra: more keys for summary.json (e.g. skipped frames).
+            min_frames: fish.csv's ``counted`` is 1 for tracks seen in this many frames
+                (those make up ``distinct_fish``).
 
         Returns:
             the summary dict that was written.
         """
         tracks = list(tracks.values()) if isinstance(tracks, Mapping) else list(tracks)
         try:
-            summary = self._finish(tracks, distinct_fish, model_checksum, seconds, extra)
+            summary = self._finish(tracks, distinct_fish, model_checksum, seconds, extra,
+                                   min_frames)
         except BaseException:
             self.abort()
             raise
         self._cleanup()
         return summary
 
-    def _finish(self, tracks, distinct_fish, model_checksum, seconds, extra) -> dict:
+    def _finish(self, tracks, distinct_fish, model_checksum, seconds, extra, min_frames) -> dict:
         self._write_instances()
         with atomic_write(self.out_dir / "counts.csv") as f:
             w = csv.writer(f)
             w.writerow(["frame", "time_s", "fish_in_view"])
             w.writerows((i, f"{t:.3f}", n) for i, t, n in self.counts)
-        rows = [t.summary(self.cm_per_pixel) for t in sorted(tracks, key=lambda t: t.id)]
-        cols = ["track_id", "first_frame", "last_frame", "frames_seen", "partial",
+        rows = [{**t.summary(self.cm_per_pixel), "counted": t.frames_seen >= min_frames}
+                for t in sorted(tracks, key=lambda t: t.id)]
+        cols = ["track_id", "first_frame", "last_frame", "frames_seen", "partial", "counted",
                 "area_px", "length_px", "width_px"]
         if self.cm_per_pixel is not None:
             cols += ["area_cm2", "length_cm", "width_cm"]
@@ -307,7 +311,7 @@ class ExportWriter:
             w = csv.writer(f)
             w.writerow(cols)
             for r in rows:
-                w.writerow([int(r[c]) if c == "partial" else
+                w.writerow([int(r[c]) if c in ("partial", "counted") else
                             (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
         if self._overlay is not None:
             self._overlay.close()
@@ -317,6 +321,7 @@ class ExportWriter:
         summary = {"input": self.input_name, "frames": len(self.counts), "fps": self.fps,
                    "width": self.width, "height": self.height,
                    "distinct_fish": len(tracks) if distinct_fish is None else int(distinct_fish),
+                   "tracks": len(tracks), "min_track_frames": int(min_frames),
                    "cm_per_pixel": self.cm_per_pixel, "model_checksum": model_checksum,
                    "seconds": seconds, "fishseg_version": __version__, **(extra or {})}
         with atomic_write(self.out_dir / SUMMARY) as f:
