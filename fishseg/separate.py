@@ -131,12 +131,14 @@ def separate(fg, edge, cfg: SeparateConfig | None = None):
     """
     cfg = cfg or SeparateConfig()
     backend = resolve_backend(cfg.backend)
-    fg_np, edge_np = np.asarray(fg, np.float32), np.asarray(edge, np.float32)
+    on_device = backend == "jax" and isinstance(fg, jax.Array) and isinstance(edge, jax.Array)
+    xp = jnp if on_device else np  # jax maps stay on the device for the jax backend
+    fg_np, edge_np = xp.asarray(fg, xp.float32), xp.asarray(edge, xp.float32)
     if fg_np.shape != edge_np.shape or fg_np.ndim not in (2, 3):
         raise ValueError(f"fg and edge must both be (H, W) or (B, H, W) of one shape, "
                          f"got {fg_np.shape} and {edge_np.shape}")
     for name, a in (("fg", fg_np), ("edge", edge_np)):
-        if not np.all(np.isfinite(a)):
+        if not bool(xp.all(xp.isfinite(a))):
             raise ValueError(f"{name} map holds NaN or infinite values")
     was_2d = fg_np.ndim == 2
     if was_2d:
