@@ -76,22 +76,6 @@ def output_name(unit: Path) -> str:
     return unit.name if unit.is_dir() else unit.stem
 
 
-def segment_frames(model, frames: np.ndarray, cfg: Config | None = None) -> np.ndarray:
-    """Instance labels of a batch of frames: maps from the model, then separation.
-
-    Args:
-        model: a :class:`fishseg.model.bundle.FishsegModel` (anything with
-            ``predict_maps`` and ``cfg``).
-        frames: (B, H, W, 3) uint8 RGB.
-        cfg: configuration whose ``separate`` section is used (default: the model's).
-
-    Returns:
-        (B, H, W) int32 labels, 0 = belt, ids 1..n per frame.
-    """
-    fg, edge = model.predict_maps(frames)
-    return np.asarray(separate(fg, edge, (cfg or model.cfg).separate))
-
-
 def _resize(frames: np.ndarray, scale: float) -> np.ndarray:
     if scale == 1.0:
         return frames
