@@ -98,6 +98,9 @@ class TrainConfig:
     eval_every: int = _f(250, "steps between validation passes", min=1)
     patches_per_image: int = _f(2000, "patches sampled from each training frame", min=1)
     balance: tuple[float, ...] = _f((0.3, 0.3, 0.4), "sampling shares of belt, fish interior, edge")
+    hard_share: float = _f(0.0, "share of the belt samples taken from its most textured pixels "
+                           "(text, chevrons, glare) and of the edge samples from boundaries "
+                           "between touching fish: hard examples", min=0.0, max=1.0)
     augment: bool = _f(True, "flips, rotations, photometric jitter, blur and noise")
     max_frames: int = _f(0, "use at most this many frames (0 = all)", min=0)
     tune_separation: bool = _f(True, "tune the separation thresholds on the validation frames "

@@ -114,7 +114,8 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
     source = build_source(images, labels, cfg.model.processing_width, cfg.targets.edge_width,
                           cfg.model.std_floor)
     rng = np.random.default_rng(t.seed + 1)
-    train_c = sample_centres(source, train_idx, t.patches_per_image, t.balance, rng)
+    train_c = sample_centres(source, train_idx, t.patches_per_image, t.balance, rng,
+                             t.hard_share)
     per_val = max(1, min(t.patches_per_image, VAL_PATCHES // len(val_idx)))
     val_c = sample_centres(source, val_idx, per_val, t.balance, rng)
 
@@ -130,7 +131,7 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
 
     # Dictionary: codewords of (unaugmented) training patches -> their true targets.
     dict_c = sample_centres(source, train_idx, max(1, -(-d.samples // len(train_idx))),
-                            t.balance, rng)[:d.samples]
+                            t.balance, rng, t.hard_share)[:d.samples]
     codes, patches = [], []
     for inp, tgt in batches(source, dict_c, EVAL_BATCH, key):
         codes.append(_codewords(net, inp))

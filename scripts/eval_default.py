@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -37,12 +38,13 @@ def main() -> None:
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
     ap.add_argument("--stills", type=int, default=30)
     ap.add_argument("--stills-seed", type=int, default=909)
-    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--frames", type=int, default=60, help="video frames (0: no video)")
     ap.add_argument("--video-seed", type=int, default=2026)
     args = ap.parse_args()
     model = load_model(args.model)
     t0 = time.perf_counter()
-    images, labels = render_frames(args.stills, args.stills_seed, SynthConfig(), stills=True)
+    images, labels = render_frames(args.stills, args.stills_seed, SynthConfig(), stills=True,
+                                   workers=os.cpu_count() or 1)
     fgs, edges = [], []
     for i in range(0, len(images), 4):
         fg, edge = model.predict_maps(images[i:i + 4])
@@ -56,14 +58,16 @@ def main() -> None:
     inst = instance_scores(labels, pred, thresholds=(0.5, 0.75))
     counts = count_scores(count_instances(labels), count_instances(pred))
 
-    tmp = Path(tempfile.mkdtemp(prefix="fishseg-eval-"))
-    meta = synthesize(tmp / "in", frames=args.frames, seed=args.video_seed, progress=False)
-    s = segment_video(tmp / "in" / "video.mp4", tmp / "out", model=model, progress=False)
-    with open(tmp / "out" / "counts.csv", newline="") as f:
-        pc = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
-    tc = [int(np.unique(m[m > 0]).size) for m in
-          (read_labels(p) for p in sorted((tmp / "in" / "masks").glob("*.png")))]
-    vc = count_scores(tc, pc)
+    vc, meta, s = None, None, None
+    if args.frames > 0:
+        tmp = Path(tempfile.mkdtemp(prefix="fishseg-eval-"))
+        meta = synthesize(tmp / "in", frames=args.frames, seed=args.video_seed, progress=False)
+        s = segment_video(tmp / "in" / "video.mp4", tmp / "out", model=model, progress=False)
+        with open(tmp / "out" / "counts.csv", newline="") as f:
+            pc = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
+        tc = [int(np.unique(m[m > 0]).size) for m in
+              (read_labels(p) for p in sorted((tmp / "in" / "masks").glob("*.png")))]
+        vc = count_scores(tc, pc)
 
     print(f"model {args.model or 'bundled default'} (checksum {model.checksum[:12]}), "
           f"{time.perf_counter() - t0:.0f} s")
@@ -77,16 +81,17 @@ def main() -> None:
           f"{inst[0.75]['ap']:.3f} | {inst[0.5]['pq']:.3f} | {counts['mae']:.2f} | "
           f"{counts['relative_error']:.3f} |")
     print()
-    print(f"Held-out video: {args.frames} frames at 1280x720, seed {args.video_seed}, "
-          f"{meta['fish_count']} distinct fish")
-    print()
-    print("| per-frame count MAE | rel. count error | distinct fish (true) | distinct fish (found) | seconds |")
-    print("|---:|---:|---:|---:|---:|")
-    print(f"| {vc['mae']:.2f} | {vc['relative_error']:.3f} | {meta['fish_count']} | "
-          f"{s['distinct_fish']} | {s['seconds']:.0f} |")
-    print()
+    if vc is not None:
+        print(f"Held-out video: {args.frames} frames at 1280x720, seed {args.video_seed}, "
+              f"{meta['fish_count']} distinct fish")
+        print()
+        print("| per-frame count MAE | rel. count error | distinct fish (true) | distinct fish (found) | seconds |")
+        print("|---:|---:|---:|---:|---:|")
+        print(f"| {vc['mae']:.2f} | {vc['relative_error']:.3f} | {meta['fish_count']} | "
+              f"{s['distinct_fish']} | {s['seconds']:.0f} |")
+        print()
     print(json.dumps({"maps": maps, "ap50": inst[0.5]["ap"], "video": vc,
-                      "distinct": [meta["fish_count"], s["distinct_fish"]]}))
+                      "distinct": [meta["fish_count"], s["distinct_fish"]] if s else None}))
 
 
 if __name__ == "__main__":

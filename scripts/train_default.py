@@ -6,6 +6,9 @@ and boundaries, not one belt. Everything is seeded: the same command gives the s
 
     .venv/bin/python scripts/train_default.py            # about 25 minutes on a 2-core CPU
 
+On a GPU, set ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` so that the same command
+gives the same weights there too (XLA's fastest GPU convolutions sum in no fixed order).
+
 Seeds: training stills use ``--seed`` (default 101). Held-out evaluation
 (docs/accuracy.md) uses other seeds (stills 909, video 2026), never seen in training.
 After training, the separation thresholds are tuned on the validation frames and
@@ -15,9 +18,12 @@ stored in the bundle (see ``fishseg.tune``).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
 from pathlib import Path
+
+import numpy as np
 
 from fishseg.config import load_config, override
 from fishseg.io.datasets import Sample
@@ -27,6 +33,23 @@ from fishseg.train import train_on_samples
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _stills(args, cfg):
+    """The training stills, rendered or read from ``args.cache``."""
+    tag = f"{args.stills}:{args.seed}:{cfg.synth}"
+    if args.cache is not None and args.cache.exists():
+        with np.load(args.cache) as z:
+            if str(z["tag"]) == tag:
+                print(f"  stills read from {args.cache}")
+                return z["images"], z["labels"]
+    images, labels = render_frames(args.stills, args.seed, cfg.synth, stills=True,
+                                   workers=args.workers)
+    if args.cache is not None:
+        tmp = args.cache.with_name(args.cache.name + ".tmp.npz")
+        np.savez(tmp, images=images, labels=labels, tag=np.str_(tag))
+        os.replace(tmp, args.cache)
+    return images, labels
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--stills", type=int, default=160, help="synthetic training stills")
@@ -34,6 +57,12 @@ def main() -> None:
     ap.add_argument("--config", default=str(REPO / "configs" / "default.yaml"))
     ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     ap.add_argument("--out", default=str(REPO / "fishseg" / "data" / "default.fishseg"))
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="processes rendering the stills (the stills do not depend on it)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="an .npz of the rendered stills: read if it holds the same stills, "
+                         "else written (lets several trainings share one rendering)")
+    ap.add_argument("--render-only", action="store_true", help="only render the stills into --cache")
     ap.add_argument("--curve", default=str(REPO / "docs" / "default_model_curve.png"),
                     help="where to copy the training curve")
     args = ap.parse_args()
@@ -41,7 +70,10 @@ def main() -> None:
     cfg = override(load_config(args.config), args.set)
     t0 = time.perf_counter()
     print(f"rendering {args.stills} stills ({cfg.synth.width}x{cfg.synth.height}, seed {args.seed})")
-    images, labels = render_frames(args.stills, args.seed, cfg.synth, stills=True)
+    images, labels = _stills(args, cfg)
+    if args.render_only:
+        print(f"rendered into {args.cache} in {time.perf_counter() - t0:.0f} s")
+        return
     samples = [Sample(f"still_{i:04d}", im, lab, f"synth:{args.seed}:{i}")
                for i, (im, lab) in enumerate(zip(images, labels))]
     print(f"  {time.perf_counter() - t0:.0f} s; training ...")

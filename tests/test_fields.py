@@ -116,3 +116,30 @@ def test_patches_cut_and_balanced():
     assert np.isfinite(np.asarray(aug)).all() and not np.allclose(aug, inp)
     np.testing.assert_array_equal(np.sort(np.asarray(tgt2).sum(axis=(2, 3)), 0),
                                   np.sort(np.asarray(tgt).sum(axis=(2, 3)), 0))
+
+
+def test_hard_examples_are_textured_belt_and_fish_fish_boundaries():
+    rng = np.random.default_rng(1)
+    img = np.full((80, 120, 3), 100, np.uint8)
+    img[60:76, 5:40] = rng.integers(0, 255, (16, 35, 3))     # "text": strong texture on the belt
+    lab = np.zeros((80, 120), np.int32)
+    lab[10:40, 50:80] = 1                                     # two fish touching at x = 80
+    lab[10:40, 80:110] = 2
+    img[lab == 1] = 160
+    img[lab == 2] = 60
+    src = build_source([img], [lab], 120, edge_width=1)
+    belt, contact = src.hard[0]
+    by, bx = np.divmod(belt, 120)
+    # mostly the textured block (+ the 9x9 blur); the rest hugs the fish outlines
+    assert belt.size > 0 and np.mean((by >= 52) & (bx <= 47)) > 0.8
+    cy, cx = np.divmod(contact, 120)
+    assert contact.size > 0 and np.all(np.abs(cx - 79.5) <= 3) and np.all((cy >= 8) & (cy <= 41))
+    c = sample_centres(src, np.array([0]), 2000, (0.5, 0.1, 0.4), rng, hard_share=1.0)
+    cls = src.classes[0][c[:, 1], c[:, 2]]
+    flat = c[:, 1] * 120 + c[:, 2]
+    assert np.isin(flat[cls == 0], belt).all() and np.isin(flat[cls == 2], contact).all()
+    np.testing.assert_allclose(np.bincount(cls, minlength=3) / len(c), [0.5, 0.1, 0.4], atol=0.04)
+    c0 = sample_centres(src, np.array([0]), 2000, (0.5, 0.1, 0.4), rng, hard_share=0.0)
+    flat0 = c0[:, 1] * 120 + c0[:, 2]
+    cls0 = src.classes[0][c0[:, 1], c0[:, 2]]
+    assert np.isin(flat0[cls0 == 0], belt).mean() < 0.3         # uniform: mostly plain belt

@@ -182,3 +182,10 @@ def test_visible_area_matches_mask_in_scene():
     # Every labelled pixel belongs to exactly one fish and ids index the painter's list.
     assert lab.max() <= len(scene.fish)
     assert lab.min() >= 0
+
+
+def test_parallel_stills_equal_serial():
+    a_img, a_lab, a_n = render_raw(5, 12, SMALL, stills=True)
+    b_img, b_lab, b_n = render_raw(5, 12, SMALL, stills=True, workers=2)
+    assert a_n == b_n and a_n > 0
+    assert np.array_equal(a_img, b_img) and np.array_equal(a_lab, b_lab)

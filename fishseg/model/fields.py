@@ -135,7 +135,8 @@ def overlap_add_conv(patches: jax.Array) -> jax.Array:
     eye = jnp.eye(c * t * t, dtype=patches.dtype).reshape(c * t * t, c, t, t)
     kernel = eye.transpose(2, 3, 0, 1)[::-1, ::-1]           # (t, t, in, out), flipped
     y = jax.lax.conv_transpose(x, kernel, (STRIDE, STRIDE), [(t - 1, t - 1)] * 2,
-                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                               dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                               precision=jax.lax.Precision.HIGHEST)  # no TF32 on GPUs
     return y.transpose(0, 3, 1, 2)
 
 

@@ -41,12 +41,48 @@ class PatchSource:
         targets: (F, Hm + 34, Wm + 34, 2) uint8 fg and edge (0/1), padded alike.
         sizes: (F, 2) int32 (h, w) of each prepared frame.
         classes: per frame, a (h, w) uint8 map: 0 belt, 1 fish interior, 2 edge.
+        hard: per frame, ``(belt, edge)`` int64 flat pixel indices of the hard examples:
+            the most textured tenth of the belt, and edge pixels between two fish.
     """
 
     frames: np.ndarray
     targets: np.ndarray
     sizes: np.ndarray
     classes: list[np.ndarray]
+    hard: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+
+#: Belt pixels whose local contrast is in this top share of the frame's belt are "hard".
+HARD_BELT_TOP = 0.1
+
+
+def hard_pixels(x: np.ndarray, lab: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of hard belt pixels and of fish-fish boundary pixels.
+
+    Args:
+        x: (h, w, 3) float32 prepared (standardised) frame.
+        lab: (h, w) int32 instance labels at the same size.
+        cls: (h, w) uint8 classes (0 belt, 1 interior, 2 edge).
+
+    Returns:
+        ``(belt, contact)``: int64 flat indices into the (h, w) frame. ``belt``: belt
+        pixels whose local contrast (gradient magnitude of the grey frame, averaged over
+        9x9) is in the top :data:`HARD_BELT_TOP` of the frame's belt; ``contact``: edge
+        pixels with two different fish within 2 pixels.
+    """
+    grey = x.mean(axis=2).astype(np.float32)
+    mag = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    contrast = cv2.blur(mag, (9, 9)).ravel()
+    belt = np.flatnonzero(cls.ravel() == 0)
+    if belt.size:
+        cut = np.quantile(contrast[belt], 1.0 - HARD_BELT_TOP)
+        belt = belt[contrast[belt] >= cut]
+    kernel = np.ones((5, 5), np.uint8)
+    lab32 = lab.astype(np.float32)
+    hi = cv2.dilate(lab32, kernel)
+    lo = cv2.erode(np.where(lab > 0, lab32, np.float32(np.inf)), kernel)
+    contact = (cls == 2) & np.isfinite(lo) & (hi > lo)
+    return belt.astype(np.int64), np.flatnonzero(contact.ravel()).astype(np.int64)
 
 
 def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
@@ -60,7 +96,7 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
         edge_width: edge band half-thickness at the processing scale.
         std_floor: input standardisation floor (see :func:`fishseg.model.fields.standardise`).
     """
-    prepped, targs, sizes, classes = [], [], [], []
+    prepped, targs, sizes, classes, hard = [], [], [], [], []
     for img, lab in zip(images, labels, strict=True):
         h, w = processing_size(img.shape[0], img.shape[1], width)
         x = np.asarray(prepare(img[None], width, std_floor)[0], np.float32)
@@ -74,6 +110,7 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
         targs.append(np.pad(t, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
         sizes.append((h, w))
         classes.append(np.where(edge > 0, 2, np.where(fg > 0, 1, 0)).astype(np.uint8))
+        hard.append(hard_pixels(x, lab, classes[-1]))
     hm = max(s[0] for s in sizes) + 2 * HALF
     wm = max(s[1] for s in sizes) + 2 * HALF
     frames = np.zeros((len(prepped), hm, wm, 3), np.float16)
@@ -81,19 +118,22 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
     for i, (x, t) in enumerate(zip(prepped, targs, strict=True)):
         frames[i, :x.shape[0], :x.shape[1]] = x
         targets[i, :t.shape[0], :t.shape[1]] = t
-    return PatchSource(frames, targets, np.asarray(sizes, np.int32), classes)
+    return PatchSource(frames, targets, np.asarray(sizes, np.int32), classes, hard)
 
 
 def sample_centres(source: PatchSource, frames: np.ndarray, per_frame: int,
-                   balance: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+                   balance: tuple[float, ...], rng: np.random.Generator,
+                   hard_share: float = 0.0) -> np.ndarray:
     """Patch centres with ``balance`` shares of belt, fish interior and edge pixels.
 
-    A class missing from a frame gives its share to the classes present.
+    A class missing from a frame gives its share to the classes present. With
+    ``hard_share > 0`` that share of the belt and of the edge centres is drawn from the
+    frame's hard examples (``source.hard``), where it has any.
 
     Args:
         source: the frames. frames: indices of the frames to sample from.
         per_frame: centres per frame. balance: 3 shares summing to 1.
-        rng: numpy random generator.
+        rng: numpy random generator. hard_share: share of hard examples in [0, 1].
 
     Returns:
         (N, 3) int32 rows ``(frame, y, x)`` (frame pixel coordinates).
@@ -111,6 +151,10 @@ def sample_centres(source: PatchSource, frames: np.ndarray, per_frame: int,
                 continue
             flat = np.flatnonzero(cls == c)
             pick = flat[rng.integers(0, len(flat), counts[c])]
+            hard = source.hard[f][c // 2] if source.hard is not None and c != 1 else ()
+            if hard_share > 0 and len(hard):
+                n_hard = rng.binomial(counts[c], hard_share)
+                pick[:n_hard] = hard[rng.integers(0, len(hard), n_hard)]
             out.append(np.stack([np.full(len(pick), f), pick // w, pick % w], 1))
     if not out:
         return np.zeros((0, 3), np.int32)

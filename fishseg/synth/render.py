@@ -61,7 +61,30 @@ def relabel_by_appearance(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return lut[labels], len(order)
 
 
-def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool = False):
+def _render_still(args) -> tuple[np.ndarray, np.ndarray, int]:
+    scene_seed, noise_rng, cfg, width, height = args
+    scene = make_scene(np.random.default_rng(scene_seed), cfg, width, height, 1, still=True)
+    img, lab = render_frame(scene, 0, noise_rng)
+    return img, lab, len(scene.fish)
+
+
+def _render_stills(scene_seeds, noise_rngs, cfg, width: int, height: int, workers: int):
+    """Yield ``(image, provisional labels, fish in the scene)`` per still, in order; with
+    ``workers > 1`` from a process pool (each still depends only on its own seeds)."""
+    jobs = [(s, r, cfg, width, height) for s, r in zip(scene_seeds, noise_rngs)]
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_render_still, jobs)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent may hold JAX/XLA threads, which fork would break.
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+        yield from ex.map(_render_still, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
+
+
+def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool = False,
+               workers: int = 1):
     """Render ``n`` frames of one video (or ``n`` independent stills), uncompressed.
 
     Args:
@@ -70,6 +93,8 @@ def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool
         cfg: :class:`fishseg.config.SynthConfig` (None = defaults).
         stills: independent frames, each with its own belt, lighting, camera and fish.
         progress: show a tqdm bar.
+        workers: processes rendering stills in parallel (stills only; the output does
+            not depend on it).
 
     Returns:
         (images, labels, fish_count): (n, H, W, 3) uint8 RGB, (n, H, W) int32 fish ids
@@ -90,13 +115,12 @@ def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool
     labels = np.empty((n, height, width), np.int32)
     if stills:
         offset = 0
-        for i, s in enumerate(_progress(scene_seq.spawn(n), progress, "synth stills", n)):
-            scene = make_scene(np.random.default_rng(s), cfg, width, height, 1, still=True)
-            img, lab = render_frame(scene, 0, noise_rngs[i])
+        done = _render_stills(scene_seq.spawn(n), noise_rngs, cfg, width, height, workers)
+        for i, (img, lab, n_fish) in enumerate(_progress(done, progress, "synth stills", n)):
             # Stills are independent: give each its own block of ids.
             images[i] = img
             labels[i] = np.where(lab > 0, lab + offset, 0)
-            offset += len(scene.fish)
+            offset += n_fish
     else:
         scene = make_scene(np.random.default_rng(scene_seq), cfg, width, height, n)
         for t in _progress(range(n), progress, "synth frames", n):
@@ -105,7 +129,7 @@ def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool
     return images, labels, count
 
 
-def render_frames(n: int, seed: int, cfg=None, stills: bool = False):
+def render_frames(n: int, seed: int, cfg=None, stills: bool = False, workers: int = 1):
     """In-memory synthetic data exactly as the model sees it from the written files.
 
     Renders like :func:`fishseg.synth.synthesize` (same seed -> same pixels) and passes
@@ -116,6 +140,7 @@ def render_frames(n: int, seed: int, cfg=None, stills: bool = False):
         seed: random seed.
         cfg: :class:`fishseg.config.SynthConfig` (None = defaults).
         stills: independent stills instead of consecutive video frames.
+        workers: processes rendering stills in parallel (same output for any number).
 
     Returns:
         (images, labels): (n, H, W, 3) uint8 RGB after compression, (n, H, W) int32 ids.
@@ -124,7 +149,7 @@ def render_frames(n: int, seed: int, cfg=None, stills: bool = False):
     from fishseg.synth.writer import roundtrip_h264
 
     cfg = cfg or SynthConfig()
-    raw, labels, _ = render_raw(n, seed, cfg, stills)
+    raw, labels, _ = render_raw(n, seed, cfg, stills, workers=workers)
     with tempfile.TemporaryDirectory(prefix="fishseg-synth-") as tmp:
         images = roundtrip_h264(raw, Path(tmp) / "video.mp4", cfg.fps, cfg.crf, intra=stills)
     return images, labels
