@@ -56,7 +56,7 @@ def test_round_trip_gives_identical_maps(model, frames, saved):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_batching_does_not_change_maps(model, frames):
+def test_batching_does_not_change_maps(model, frames, exact_float32):
     fg, edge = model.predict_maps(frames)
     fg1, edge1 = model.predict_maps(frames, batch_size=2)       # padded last batch
     np.testing.assert_allclose(np.asarray(fg1), np.asarray(fg), atol=1e-5)
@@ -65,7 +65,7 @@ def test_batching_does_not_change_maps(model, frames):
     np.testing.assert_allclose(np.asarray(single[0]), np.asarray(fg[0]), atol=1e-5)
 
 
-def test_model_codewords_equal_patch_by_patch(model, frames):
+def test_model_codewords_equal_patch_by_patch(model, frames, exact_float32):
     dense = model.codewords(frames)
     x = pad_frames(prepare(frames, CFG.model.processing_width))
     ref = patch_codewords(model.net, x, chunk=512)

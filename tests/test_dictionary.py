@@ -35,7 +35,7 @@ def test_lookup_memory_is_chunked():
     assert mem.temp_size_in_bytes < 2 * 2**30
 
 
-def test_pca_codes_reconstruct_low_rank_patches():
+def test_pca_codes_reconstruct_low_rank_patches(exact_float32):
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(4, 512)).astype(np.float32)
     x = (rng.normal(size=(300, 4)) @ basis + 0.5).astype(np.float32)

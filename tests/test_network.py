@@ -57,7 +57,7 @@ def test_extract_patches_positions():
     np.testing.assert_array_equal(p[1, 2, 3], x[1, 8:42, 12:46])
 
 
-def test_dense_equals_patch_by_patch(net):
+def test_dense_equals_patch_by_patch(net, exact_float32):
     x = jax.random.normal(jax.random.key(1), (2, 70, 86, 3))
     dense = net(x)
     ref = patch_codewords(net, x, chunk=64)
