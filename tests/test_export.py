@@ -79,7 +79,10 @@ def test_coco_masks_equal_pngs_and_ids_agree(tmp_path):
         np.testing.assert_array_equal(rebuilt, png)
         row = counts[img["frame_index"]]
         assert int(row["frame"]) == img["frame_index"]
-        assert int(row["fish_in_view"]) == len(anns)
+        assert int(row["instances"]) == len(anns)
+        spanning = [t for t in tr.tracks.values()
+                    if t.first_frame <= img["frame_index"] <= t.last_frame]
+        assert int(row["fish_in_view"]) == len(spanning)   # min_frames 1: all tracks count
         assert float(row["time_s"]) == pytest.approx(img["frame_index"] / 5.0, abs=1e-3)
     fish = read_csv(out / "fish.csv")
     assert {int(r["track_id"]) for r in fish} == png_ids == set(tr.tracks)
@@ -150,3 +153,15 @@ def test_bbox_rle_equals_pycocotools_encode():
         ours = _rle(full[y0:y1, x0:x1], y0, x0, h, w)
         ref = mask_utils.encode(np.asfortranarray(full[:, :, None].astype(np.uint8)))[0]
         assert ours["counts"] == ref["counts"]
+
+
+def test_fish_in_view_counts_counted_tracks_across_gaps():
+    from types import SimpleNamespace as T
+
+    from fishseg.io.export import fish_in_view
+
+    frames = [0, 1, 2, 3, 5, 6]                       # frame 4 failed to decode
+    tracks = [T(first_frame=0, last_frame=6), T(first_frame=2, last_frame=3),
+              T(first_frame=3, last_frame=5), T(first_frame=7, last_frame=9)]
+    assert fish_in_view(frames, tracks) == [1, 1, 2, 3, 2, 1]
+    assert fish_in_view(frames, []) == [0] * 6

@@ -6,7 +6,8 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
     instances.json           COCO: one category "fish", compressed RLE masks, and on every
                              annotation ``track_id`` (top level, and in ``attributes`` as
                              CVAT reads it); one image entry per frame
-    counts.csv               frame, time_s, fish_in_view
+    counts.csv               frame, time_s, fish_in_view (counted tracks in view),
+                             instances (instances in the frame's mask)
     fish.csv                 one row per track: track_id, first_frame, last_frame,
                              frames_seen, partial (1/0), median area_px, length_px,
                              width_px (+ area_cm2, length_cm, width_cm when calibrated)
@@ -27,7 +28,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -189,6 +190,32 @@ def coco_annotations(track_labels: np.ndarray, image_id: int, first_id: int) -> 
     return anns
 
 
+def fish_in_view(frames: Sequence[int], tracks: Iterable) -> list[int]:
+    """Fish in view per frame: the counted tracks whose life spans the frame.
+
+    A track is in view from its first to its last frame, including the frames of a gap
+    the tracker bridged (a fish hidden for a moment, or missed by the segmentation, is
+    still on the belt); tracks too short to be counted are left out, as in the
+    distinct-fish count, so one-frame false detections do not inflate the counts.
+
+    Args:
+        frames: the processed frame indices, increasing.
+        tracks: the counted :class:`fishseg.tracking.Track` records (``first_frame``,
+            ``last_frame``).
+
+    Returns:
+        one count per entry of ``frames``.
+    """
+    idx = np.asarray(frames, np.int64)
+    diff = np.zeros(len(idx) + 1, np.int64)
+    for t in tracks:
+        lo = np.searchsorted(idx, t.first_frame, side="left")
+        hi = np.searchsorted(idx, t.last_frame, side="right")
+        diff[lo] += 1
+        diff[hi] -= 1
+    return np.cumsum(diff[:-1]).astype(int).tolist()
+
+
 class ExportWriter:
     """Write one input's outputs frame by frame; :meth:`finish` completes the folder.
 
@@ -297,10 +324,12 @@ class ExportWriter:
 
     def _finish(self, tracks, distinct_fish, model_checksum, seconds, extra, min_frames) -> dict:
         self._write_instances()
+        in_view = fish_in_view([i for i, _, _ in self.counts],
+                               [t for t in tracks if t.frames_seen >= min_frames])
         with atomic_write(self.out_dir / "counts.csv") as f:
             w = csv.writer(f)
-            w.writerow(["frame", "time_s", "fish_in_view"])
-            w.writerows((i, f"{t:.3f}", n) for i, t, n in self.counts)
+            w.writerow(["frame", "time_s", "fish_in_view", "instances"])
+            w.writerows((i, f"{t:.3f}", v, n) for (i, t, n), v in zip(self.counts, in_view))
         rows = [{**t.summary(self.cm_per_pixel), "counted": t.frames_seen >= min_frames}
                 for t in sorted(tracks, key=lambda t: t.id)]
         cols = ["track_id", "first_frame", "last_frame", "frames_seen", "partial", "counted",
