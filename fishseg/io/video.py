@@ -406,9 +406,11 @@ class VideoWriter:
         width: frame width in pixels.
         height: frame height in pixels.
         crf: x264 constant rate factor (0 = lossless .. 51; 23 = default quality).
+        preset: x264 speed preset ("ultrafast" .. "veryslow").
     """
 
-    def __init__(self, path, fps: float, width: int, height: int, crf: int = 23):
+    def __init__(self, path, fps: float, width: int, height: int, crf: int = 23,
+                 preset: str = "veryfast"):
         import av
 
         if fps <= 0 or width <= 0 or height <= 0:
@@ -426,7 +428,8 @@ class VideoWriter:
             s = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             s.width, s.height = self.width + self.width % 2, self.height + self.height % 2
             s.pix_fmt = "yuv420p"
-            s.options = {"crf": str(int(crf))}
+            # veryfast: a review video; ~3x less encode time than x264's default "medium"
+            s.options = {"crf": str(int(crf)), "preset": preset}
             self._stream = s
             self._container.start_encoding()
         except BaseException:
