@@ -127,6 +127,10 @@ class SeparateConfig:
     core_edge: float = _f(0.3, "... and edge below this", min=0.0, max=1.0)
     min_marker_area: int = _f(20, "markers smaller than this (pixels) are dropped", min=0)
     min_area: int = _f(60, "fragments smaller than this (pixels) are removed", min=0)
+    area_width: int = _f(0, "the two areas above are in pixels of a frame this wide; on "
+                         "frames of another width they scale with the square of the width "
+                         "ratio (0: pixels of the frame as given). fishseg train sets it to "
+                         "the width of the frames it tuned on", min=0, max=7680)
     edge_weight: float = _f(1.0, "elevation = edge_weight*edge + (1-edge_weight)*(1-fg)", min=0.0, max=1.0)
     connectivity: int = _f(1, "watershed connectivity: 1 (4-neighbours) or 2 (8)", choices=(1, 2))
     backend: str = _f("auto", "watershed backend: jax, skimage (CPU reference) or auto "

@@ -21,6 +21,7 @@ accelerator (measured by ``scripts/bench_watershed.py``, see docs/performance.md
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -96,6 +97,22 @@ def _separate_skimage(fg: np.ndarray, edge: np.ndarray, cfg: SeparateConfig) -> 
     return out
 
 
+def frame_areas(cfg: SeparateConfig, width: int) -> SeparateConfig:
+    """``cfg`` with its areas in pixels of a frame ``width`` pixels wide.
+
+    With ``cfg.area_width > 0`` the areas were given for frames of that width: they scale
+    by ``(width / area_width) ** 2`` (a positive area stays at least 1 pixel), so a model
+    tuned on 1280-px frames keeps the same fish on a 640-px video. The result has
+    ``area_width`` 0 (areas already in this frame's pixels).
+    """
+    if not cfg.area_width:
+        return cfg
+    f = (width / cfg.area_width) ** 2
+    scale = lambda a: max(int(round(a * f)), 1) if a > 0 else 0  # noqa: E731
+    return dataclasses.replace(cfg, min_marker_area=scale(cfg.min_marker_area),
+                               min_area=scale(cfg.min_area), area_width=0)
+
+
 def separate(fg, edge, cfg: SeparateConfig | None = None):
     """Instance labels of touching fish from foreground and edge maps.
 
@@ -106,7 +123,9 @@ def separate(fg, edge, cfg: SeparateConfig | None = None):
     edge : (H, W) or (B, H, W) float array in [0, 1]
         Boundary probability.
     cfg : SeparateConfig, optional
-        Thresholds, areas, connectivity and backend (default: ``SeparateConfig()``).
+        Thresholds, areas, connectivity and backend (default: ``SeparateConfig()``);
+        areas are scaled to the maps' width when ``cfg.area_width`` is set
+        (:func:`frame_areas`).
 
     Returns
     -------
@@ -143,6 +162,7 @@ def separate(fg, edge, cfg: SeparateConfig | None = None):
     was_2d = fg_np.ndim == 2
     if was_2d:
         fg_np, edge_np = fg_np[None], edge_np[None]
+    cfg = frame_areas(cfg, fg_np.shape[-1])
     if backend == "jax":
         thresholds = jnp.asarray(_thresholds(cfg), jnp.float32)
         areas = jnp.asarray([cfg.min_marker_area, cfg.min_area], jnp.int32)

@@ -126,13 +126,21 @@ def tune_model(model, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]
         fgs.append(np.asarray(fg[0]))
         edges.append(np.asarray(edge[0]))
         labs.append(np.asarray(labels[i]))
+    width = int(np.median([f.shape[1] for f in fgs]))
     shapes = {f.shape for f in fgs}
     if len(shapes) > 1:  # pad to one size; padding is belt (fg 0), which changes nothing
         h, w = max(s[0] for s in shapes), max(s[1] for s in shapes)
         pad = lambda a: np.pad(a, ((0, h - a.shape[0]), (0, w - a.shape[1])))  # noqa: E731
         fgs, edges, labs = map(lambda xs: [pad(x) for x in xs], (fgs, edges, labs))
+    # tune in the pixels of these frames, then record their width, so that the areas
+    # scale with the frame on videos of another size (SeparateConfig.area_width)
+    from fishseg.separate import frame_areas
+
+    base = frame_areas(model.cfg.separate, width)
     best, report = tune_separation(np.stack(fgs), np.stack(edges), np.stack(labs),
-                                   model.cfg.separate, progress=progress)
+                                   base, progress=progress)
+    best = dataclasses.replace(best, area_width=width)
+    report["separate"] = dataclasses.asdict(best)
     model.cfg = dataclasses.replace(model.cfg, separate=best)
     model.meta["separation_tuning"] = report
     return report

@@ -79,10 +79,10 @@ def test_coco_masks_equal_pngs_and_ids_agree(tmp_path):
         np.testing.assert_array_equal(rebuilt, png)
         row = counts[img["frame_index"]]
         assert int(row["frame"]) == img["frame_index"]
-        assert int(row["instances"]) == len(anns)
+        assert int(row["fish_in_view"]) == len(anns)
         spanning = [t for t in tr.tracks.values()
                     if t.first_frame <= img["frame_index"] <= t.last_frame]
-        assert int(row["fish_in_view"]) == len(spanning)   # min_frames 1: all tracks count
+        assert int(row["tracks_in_view"]) == len(spanning)   # min_frames 1: all tracks count
         assert float(row["time_s"]) == pytest.approx(img["frame_index"] / 5.0, abs=1e-3)
     fish = read_csv(out / "fish.csv")
     assert {int(r["track_id"]) for r in fish} == png_ids == set(tr.tracks)

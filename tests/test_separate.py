@@ -132,3 +132,32 @@ def test_jax_maps_give_the_same_labels_as_numpy_maps():
     assert a.max() == 2
     with pytest.raises(ValueError, match="NaN"):
         separate(jnp.asarray(fg) * jnp.nan, jnp.asarray(edge), cfg)
+
+
+def test_areas_scale_with_the_frame_width():
+    from fishseg.separate import frame_areas
+
+    cfg = SeparateConfig(min_marker_area=160, min_area=240, area_width=1280)
+    half = frame_areas(cfg, 640)
+    assert (half.min_marker_area, half.min_area, half.area_width) == (40, 60, 0)
+    assert frame_areas(cfg, 1280).min_area == 240
+    assert frame_areas(SeparateConfig(min_area=240), 640).min_area == 240   # 0: as given
+    assert frame_areas(SeparateConfig(min_area=1, area_width=1280), 64).min_area == 1
+
+
+@pytest.mark.parametrize("backend", ["skimage", "jax"])
+def test_same_fish_on_a_smaller_frame(backend):
+    """A 10x10 fish on a 40-px-wide frame is the 20x20 fish of the 80-px frame the areas
+    were set for (min_area 300 there, 75 here): kept on both; a 6x6 speck is not."""
+    def scene(s):
+        fg = np.zeros((40 * s, 40 * s), np.float32)
+        fg[5 * s:15 * s, 5 * s:15 * s] = 1.0
+        fg[25 * s:28 * s, 25 * s:28 * s] = 1.0
+        return fg, np.zeros_like(fg)
+
+    cfg = SeparateConfig(backend=backend, min_marker_area=20, min_area=300, area_width=80)
+    for s in (1, 2):
+        labels = np.asarray(separate(*scene(s), cfg))
+        assert labels.max() == 1 and labels[10 * s, 10 * s] == 1, s
+    plain = SeparateConfig(backend=backend, min_marker_area=20, min_area=300)
+    assert np.asarray(separate(*scene(1), plain)).max() == 0   # pixels as given: lost

@@ -69,6 +69,7 @@ def test_tune_model_stores_settings():
     images = [np.zeros((96, 128, 3), np.uint8)] * 3
     report = tune_model(m, images, list(labels), progress=False)
     assert m.cfg.separate.min_area < 2000 and report["after"]["ap50"] >= 0.95
+    assert m.cfg.separate.area_width == fg.shape[-1]     # areas are in these frames' pixels
     assert m.meta["separation_tuning"]["separate"] == dataclasses.asdict(m.cfg.separate)
 
 

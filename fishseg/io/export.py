@@ -6,8 +6,8 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
     instances.json           COCO: one category "fish", compressed RLE masks, and on every
                              annotation ``track_id`` (top level, and in ``attributes`` as
                              CVAT reads it); one image entry per frame
-    counts.csv               frame, time_s, fish_in_view (counted tracks in view),
-                             instances (instances in the frame's mask)
+    counts.csv               frame, time_s, fish_in_view (instances in the frame's mask),
+                             tracks_in_view (counted tracks spanning the frame)
     fish.csv                 one row per track: track_id, first_frame, last_frame,
                              frames_seen, partial (1/0), median area_px, length_px,
                              width_px (+ area_cm2, length_cm, width_cm when calibrated)
@@ -328,8 +328,8 @@ class ExportWriter:
                                [t for t in tracks if t.frames_seen >= min_frames])
         with atomic_write(self.out_dir / "counts.csv") as f:
             w = csv.writer(f)
-            w.writerow(["frame", "time_s", "fish_in_view", "instances"])
-            w.writerows((i, f"{t:.3f}", v, n) for (i, t, n), v in zip(self.counts, in_view))
+            w.writerow(["frame", "time_s", "fish_in_view", "tracks_in_view"])
+            w.writerows((i, f"{t:.3f}", n, v) for (i, t, n), v in zip(self.counts, in_view))
         rows = [{**t.summary(self.cm_per_pixel), "counted": t.frames_seen >= min_frames}
                 for t in sorted(tracks, key=lambda t: t.id)]
         cols = ["track_id", "first_frame", "last_frame", "frames_seen", "partial", "counted",
