@@ -46,6 +46,12 @@ def saved(model, tmp_path_factory):
 
 
 def test_round_trip_gives_identical_maps(model, frames, saved):
+    import os
+    import stat
+
+    from fishseg.io.files import FILE_MODE
+
+    assert stat.S_IMODE(os.stat(saved).st_mode) == FILE_MODE   # not mkstemp's 0600
     loaded = FishsegModel.load(saved)
     assert loaded.meta == {"note": "test"} and loaded.cfg == CFG
     for tta in (False, True):

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from fishseg.io.files import mkstemp_beside
 from fishseg.io.images import write_labels
 from fishseg.measure import instance_pixels, measure_instances
 
@@ -54,7 +55,7 @@ def atomic_write(path, mode: str = "w", **open_kw) -> Iterator:
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = mkstemp_beside(p)
     if "b" not in mode:
         open_kw.setdefault("encoding", "utf-8")
         open_kw.setdefault("newline", "")

@@ -18,11 +18,12 @@ so that paths with non-ASCII characters work on every platform.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fishseg.io.files import mkstemp_beside
 
 #: Percentiles of the robust stretch used by :func:`to_uint8`.
 LOW_PERCENTILE = 0.1
@@ -163,7 +164,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and os.replace."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = mkstemp_beside(p)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fishseg.io.files import mkstemp_beside
 
 #: Containers whose index gives an exact frame count (a shortfall is an error).
 _EXACT_COUNT_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
@@ -419,8 +420,7 @@ class VideoWriter:
         self.width, self.height = int(width), int(height)
         self.frames_written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                         dir=self.path.parent)
+        fd, self._tmp = mkstemp_beside(self.path)
         os.close(fd)
         try:
             self._container = av.open(self._tmp, "w", format="mp4",

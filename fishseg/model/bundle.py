@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from functools import partial
@@ -35,6 +34,7 @@ import numpy as np
 from flax import nnx
 
 from fishseg.config import Config, ConfigError, from_dict, to_dict
+from fishseg.io.files import mkstemp_beside
 from fishseg.model.fields import NORMALISATION, dense_maps, pad_frames, prepare
 from fishseg.model.network import FieldNet, get_params, set_params
 
@@ -180,7 +180,7 @@ class FishsegModel:
                        for n, a in arrays.items()},
         }
         manifest["checksum"] = _checksum(manifest)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        fd, tmp = mkstemp_beside(path, prefix=path.name)
         try:
             with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
                 z.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
