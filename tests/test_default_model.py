@@ -65,3 +65,21 @@ def test_counts_on_a_heldout_video(model, tmp_path):
     err = count_scores(truth, found)
     assert err["mae"] <= COUNT_MAE_MAX, (truth.tolist(), found)
     assert abs(s["distinct_fish"] - meta["fish_count"]) <= DISTINCT_ERR_MAX * meta["fish_count"]
+
+
+def test_bundled_models_by_name(model, tmp_path, monkeypatch):
+    from fishseg.model.bundle import BundleError, is_bundled_name
+
+    fast = load_model("fast")
+    assert fast.cfg.model.features == (16, 32, 128) and model.cfg.model.features == (32, 64, 256)
+    assert load_model("default").checksum == model.checksum
+    assert fast.cfg.separate.area_width == model.cfg.separate.area_width == 1280
+    images, labels = render_frames(4, 909, SynthConfig(), stills=True)
+    fg, edge = fast.predict_maps(images)
+    assert map_scores(np.asarray(fg), np.asarray(edge), labels)["fg_iou"] >= 0.85
+    # a file of that name in the working folder is a file, not the bundled model
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").write_text("not a model")
+    assert not is_bundled_name("fast") and is_bundled_name("default")
+    with pytest.raises(BundleError, match="fast"):
+        load_model("fast")

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from fishseg.config import Config, from_dict, load_config, override
 from fishseg.io.export import is_complete
+from fishseg.model.bundle import is_bundled_name
 from fishseg.pipeline import InputResult, expand_inputs, output_name
 
 INSTALL_HINT = 'the Ray engine needs Ray: pip install "fishseg[ray]" (or pip install "ray[default]>=2.30,<3")'
@@ -284,7 +285,9 @@ def _run_pool(ray, results, todo, actors, model_path, cfg, num_workers, progress
     deaths_at_start = 0
 
     def start_actor():
-        a = worker_cls.remote(None if model_path is None else str(Path(model_path).absolute()), cfg)
+        path = model_path if model_path is None or is_bundled_name(model_path) \
+            else str(Path(model_path).absolute())   # a bundled name loads on each worker
+        a = worker_cls.remote(path, cfg)
         actors[a] = {}
         starting[a.ready.remote()] = a
 

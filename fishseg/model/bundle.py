@@ -42,6 +42,15 @@ FORMAT = "fishseg-model"
 FORMAT_VERSION = 1
 #: Where :func:`load_model` looks when no path is given.
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "default.fishseg"
+#: Models shipped inside the package, by name (``load_model("fast")``, ``--model fast``):
+#: "default" is the accurate one; "fast" has the 3.3x cheaper network for CPU-only users
+#: (docs/accuracy.md, "The bundled models").
+BUNDLED_MODELS = {"default": DEFAULT_MODEL, "fast": DEFAULT_MODEL.with_name("fast.fishseg")}
+
+
+def is_bundled_name(path: str | Path | None) -> bool:
+    """Whether ``path`` names a bundled model ("default", "fast") rather than a file."""
+    return isinstance(path, str) and path in BUNDLED_MODELS and not Path(path).exists()
 
 
 class BundleError(RuntimeError):
@@ -268,16 +277,18 @@ def _load(path: Path) -> FishsegModel:
 
 
 def load_model(path: str | Path | None = None) -> FishsegModel:
-    """Load a model bundle; ``None`` loads the default bundled with fishseg.
+    """Load a model bundle: a ``.fishseg`` file, or the name of a bundled model
+    (:data:`BUNDLED_MODELS`: "default", "fast"); ``None`` loads "default".
 
     Raises:
         BundleError: the file is missing, damaged, truncated or of a newer format.
     """
-    if path is None:
-        if not DEFAULT_MODEL.is_file():
+    if path is None or is_bundled_name(path):
+        name = path or "default"
+        path = BUNDLED_MODELS[name]
+        if not path.is_file():
             raise BundleError(
-                f"{DEFAULT_MODEL}: no bundled default model in this installation; build it "
+                f"{path}: no bundled '{name}' model in this installation; build it "
                 f"with `python scripts/train_default.py` or pass a model file "
                 f"(--model MODEL.fishseg)")
-        path = DEFAULT_MODEL
     return _load(Path(path))
