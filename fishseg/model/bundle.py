@@ -44,8 +44,13 @@ FORMAT_VERSION = 1
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "default.fishseg"
 #: Models shipped inside the package, by name (``load_model("fast")``, ``--model fast``):
 #: "default" is the accurate one; "fast" has the 3.3x cheaper network for CPU-only users
-#: (docs/accuracy.md, "The bundled models").
-BUNDLED_MODELS = {"default": DEFAULT_MODEL, "fast": DEFAULT_MODEL.with_name("fast.fishseg")}
+#: (docs/accuracy.md). Files beside :data:`DEFAULT_MODEL`.
+BUNDLED_MODELS = ("default", "fast")
+
+
+def bundled_model_path(name: str) -> Path:
+    """The file of the bundled model ``name`` (one of :data:`BUNDLED_MODELS`)."""
+    return DEFAULT_MODEL if name == "default" else DEFAULT_MODEL.with_name(f"{name}.fishseg")
 
 
 def is_bundled_name(path: str | Path | None) -> bool:
@@ -285,10 +290,10 @@ def load_model(path: str | Path | None = None) -> FishsegModel:
     """
     if path is None or is_bundled_name(path):
         name = path or "default"
-        path = BUNDLED_MODELS[name]
+        path = bundled_model_path(name)
         if not path.is_file():
             raise BundleError(
-                f"{path}: no bundled '{name}' model in this installation; build it "
+                f"{path}: no bundled {name} model in this installation; build it "
                 f"with `python scripts/train_default.py` or pass a model file "
                 f"(--model MODEL.fishseg)")
     return _load(Path(path))
