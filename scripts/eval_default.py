@@ -45,12 +45,7 @@ def main() -> None:
     t0 = time.perf_counter()
     images, labels = render_frames(args.stills, args.stills_seed, SynthConfig(), stills=True,
                                    workers=os.cpu_count() or 1)
-    fgs, edges = [], []
-    for i in range(0, len(images), 4):
-        fg, edge = model.predict_maps(images[i:i + 4])
-        fgs.append(np.asarray(fg))
-        edges.append(np.asarray(edge))
-    fg, edge = np.concatenate(fgs), np.concatenate(edges)
+    fg, edge = (np.asarray(m) for m in model.predict_maps(images))  # batched inside
     maps = map_scores(fg, edge, labels)
     from fishseg.separate import separate
 

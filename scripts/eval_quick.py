@@ -123,12 +123,7 @@ def score(model_path: Path, test_dir: Path, names: list[str]) -> dict[str, float
 
     model = load_model(model_path)
     images, labels = _read_frames(test_dir, names)
-    fgs, edges = [], []
-    for i in range(0, len(images), 4):
-        fg, edge = model.predict_maps(images[i:i + 4])
-        fgs.append(np.asarray(fg))
-        edges.append(np.asarray(edge))
-    fg, edge = np.concatenate(fgs), np.concatenate(edges)
+    fg, edge = (np.asarray(m) for m in model.predict_maps(images))  # batched inside
     maps = map_scores(fg, edge, labels)
     # the same as model.segment(images): maps, then separation with the bundle's settings
     pred = np.asarray(separate(fg, edge, model.cfg.separate))
