@@ -49,7 +49,7 @@ def main() -> None:
     images, labels = render_frames(args.stills, args.seed, load_config(args.config).synth,
                                    stills=True, workers=os.cpu_count() or 1)
     source = build_source(list(images), list(labels), cfg.model.processing_width,
-                          cfg.targets.edge_width, cfg.model.std_floor)
+                          cfg.targets.edge_width, cfg.model.std_floor, hard=t.hard_share > 0)
     train_idx, _ = split_frames(len(images), t.val_fraction, t.seed)
     rng = np.random.default_rng(t.seed + 2)
     centres = sample_centres(source, train_idx, max(1, -(-args.samples // len(train_idx))),

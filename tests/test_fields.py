@@ -143,3 +143,8 @@ def test_hard_examples_are_textured_belt_and_fish_fish_boundaries():
     flat0 = c0[:, 1] * 120 + c0[:, 2]
     cls0 = src.classes[0][c0[:, 1], c0[:, 2]]
     assert np.isin(flat0[cls0 == 0], belt).mean() < 0.3         # uniform: mostly plain belt
+    plain = build_source([img], [lab], 120, edge_width=1, hard=False)   # not asked for
+    assert plain.hard is None
+    c1 = sample_centres(plain, np.array([0]), 2000, (0.5, 0.1, 0.4), rng, hard_share=1.0)
+    assert np.isin((c1[:, 1] * 120 + c1[:, 2])[src.classes[0][c1[:, 1], c1[:, 2]] == 0],
+                   belt).mean() < 0.3

@@ -86,7 +86,7 @@ def hard_pixels(x: np.ndarray, lab: np.ndarray, cls: np.ndarray) -> tuple[np.nda
 
 
 def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
-                 edge_width: int, std_floor: float = STD_FLOOR) -> PatchSource:
+                 edge_width: int, std_floor: float = STD_FLOOR, hard: bool = True) -> PatchSource:
     """Prepare frames and targets at the processing scale.
 
     Args:
@@ -95,8 +95,10 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
         width: processing width; labels are resized with nearest neighbour.
         edge_width: edge band half-thickness at the processing scale.
         std_floor: input standardisation floor (see :func:`fishseg.model.fields.standardise`).
+        hard: also find each frame's hard examples (:func:`hard_pixels`; ``hard`` is None
+            without them).
     """
-    prepped, targs, sizes, classes, hard = [], [], [], [], []
+    prepped, targs, sizes, classes, hard_lists = [], [], [], [], []
     for img, lab in zip(images, labels, strict=True):
         h, w = processing_size(img.shape[0], img.shape[1], width)
         x = np.asarray(prepare(img[None], width, std_floor)[0], np.float32)
@@ -110,7 +112,8 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
         targs.append(np.pad(t, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
         sizes.append((h, w))
         classes.append(np.where(edge > 0, 2, np.where(fg > 0, 1, 0)).astype(np.uint8))
-        hard.append(hard_pixels(x, lab, classes[-1]))
+        if hard:
+            hard_lists.append(hard_pixels(x, lab, classes[-1]))
     hm = max(s[0] for s in sizes) + 2 * HALF
     wm = max(s[1] for s in sizes) + 2 * HALF
     frames = np.zeros((len(prepped), hm, wm, 3), np.float16)
@@ -118,7 +121,8 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
     for i, (x, t) in enumerate(zip(prepped, targs, strict=True)):
         frames[i, :x.shape[0], :x.shape[1]] = x
         targets[i, :t.shape[0], :t.shape[1]] = t
-    return PatchSource(frames, targets, np.asarray(sizes, np.int32), classes, hard)
+    return PatchSource(frames, targets, np.asarray(sizes, np.int32), classes,
+                       hard_lists if hard else None)
 
 
 def sample_centres(source: PatchSource, frames: np.ndarray, per_frame: int,
