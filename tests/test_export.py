@@ -155,13 +155,13 @@ def test_bbox_rle_equals_pycocotools_encode():
         assert ours["counts"] == ref["counts"]
 
 
-def test_fish_in_view_counts_counted_tracks_across_gaps():
+def test_tracks_in_view_counts_counted_tracks_across_gaps():
     from types import SimpleNamespace as T
 
-    from fishseg.io.export import fish_in_view
+    from fishseg.io.export import tracks_in_view
 
     frames = [0, 1, 2, 3, 5, 6]                       # frame 4 failed to decode
     tracks = [T(first_frame=0, last_frame=6), T(first_frame=2, last_frame=3),
               T(first_frame=3, last_frame=5), T(first_frame=7, last_frame=9)]
-    assert fish_in_view(frames, tracks) == [1, 1, 2, 3, 2, 1]
-    assert fish_in_view(frames, []) == [0] * 6
+    assert tracks_in_view(frames, tracks) == [1, 1, 2, 3, 2, 1]
+    assert tracks_in_view(frames, []) == [0] * 6

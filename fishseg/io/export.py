@@ -191,8 +191,8 @@ def coco_annotations(track_labels: np.ndarray, image_id: int, first_id: int) -> 
     return anns
 
 
-def fish_in_view(frames: Sequence[int], tracks: Iterable) -> list[int]:
-    """Fish in view per frame: the counted tracks whose life spans the frame.
+def tracks_in_view(frames: Sequence[int], tracks: Iterable) -> list[int]:
+    """``counts.csv``'s ``tracks_in_view``: per frame, the counted tracks whose life spans it.
 
     A track is in view from its first to its last frame, including the frames of a gap
     the tracker bridged (a fish hidden for a moment, or missed by the segmentation, is
@@ -325,7 +325,7 @@ class ExportWriter:
 
     def _finish(self, tracks, distinct_fish, model_checksum, seconds, extra, min_frames) -> dict:
         self._write_instances()
-        in_view = fish_in_view([i for i, _, _ in self.counts],
+        in_view = tracks_in_view([i for i, _, _ in self.counts],
                                [t for t in tracks if t.frames_seen >= min_frames])
         with atomic_write(self.out_dir / "counts.csv") as f:
             w = csv.writer(f)
