@@ -244,12 +244,16 @@ def boundary_pixels(labels: np.ndarray) -> np.ndarray:
 
 
 def map_scores(fg: np.ndarray, edge: np.ndarray, labels: np.ndarray, *,
-               threshold: float = 0.5, tolerance: float = 2.0) -> dict[str, float]:
+               threshold: float = 0.5, tolerance: float = 2.0,
+               thinning: str = "nms") -> dict[str, float]:
     """Foreground IoU and boundary F1 of probability maps (before any separation).
 
-    The edge map is thresholded and thinned to its centre line (skeleton), then matched
-    against the thin true boundaries (:func:`boundary_pixels`) with a distance
-    tolerance, as boundary benchmarks (BSDS) score edge detectors.
+    The edge map is thinned to one-pixel lines, then matched against the thin true
+    boundaries (:func:`boundary_pixels`) with a distance tolerance, as boundary
+    benchmarks (BSDS) score edge detectors. ``thinning="nms"`` (the default, as those
+    benchmarks do) keeps the ridge pixels above ``threshold``
+    (:func:`fishseg.edges.thin_edges`); ``"skeleton"`` thresholds the map and takes the
+    skeleton of the band (the measure of the first releases, lower by ~0.03 F1).
 
     Args:
         fg: (H, W) or (B, H, W) float foreground probability.
@@ -261,10 +265,17 @@ def map_scores(fg: np.ndarray, edge: np.ndarray, labels: np.ndarray, *,
     Returns:
         dict with ``fg_iou``, ``fg_f1``, ``edge_precision``, ``edge_recall``, ``edge_f1``.
     """
-    from skimage.morphology import skeletonize
-
     f, e, t = _batch(fg, "fg"), _batch(edge, "edge"), _batch(labels, "labels")
-    thin = np.stack([skeletonize(x > threshold) for x in e])
+    if thinning == "nms":
+        from fishseg.edges import thin_edges
+
+        thin = thin_edges(e, threshold)
+    elif thinning == "skeleton":
+        from skimage.morphology import skeletonize
+
+        thin = np.stack([skeletonize(x > threshold) for x in e])
+    else:
+        raise ValueError(f"thinning must be 'nms' or 'skeleton', got {thinning!r}")
     fgs = foreground_scores(t, f > threshold)
     es = edge_scores(boundary_pixels(t), thin, tolerance)
     return {"fg_iou": fgs["iou"], "fg_f1": fgs["f1"], "edge_precision": es["precision"],

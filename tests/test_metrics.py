@@ -171,3 +171,15 @@ def test_map_scores_perfect_and_shifted():
     assert s["fg_iou"] == 1.0 and s["edge_f1"] > 0.95
     far = np.roll(edge, (8, 8), axis=(0, 1))  # edges 8 px off: only crossings match
     assert map_scores(fg, far, lab)["edge_f1"] < 0.2
+
+
+def test_map_scores_thinning_choices():
+    from fishseg.metrics import map_scores
+    from fishseg.targets import target_maps
+    lab = np.zeros((40, 60), np.int32)
+    lab[5:30, 5:28] = 1
+    lab[5:30, 28:55] = 2
+    fg, edge = target_maps(lab, 2)
+    assert map_scores(fg, edge, lab, thinning="skeleton")["edge_f1"] > 0.95
+    with pytest.raises(ValueError, match="thinning"):
+        map_scores(fg, edge, lab, thinning="canny")
