@@ -24,6 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fishseg.config import Config
+from fishseg.counted import CountedTracks
 from fishseg.io.export import ExportWriter, is_complete
 from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.video import FrameReader
@@ -125,6 +126,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     t0 = time.perf_counter()
     times = dict.fromkeys(STAGES, 0.0)
     tracker = Tracker(cfg.track)
+    release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
     with FrameReader(source, batch_size, fps=fps) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
@@ -149,16 +151,22 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     t3 = time.perf_counter()
                     times["track"] += t3 - t2
                     for i, lab, frame in zip(indices, tracked, frames):
-                        writer.add_frame(int(i), lab, frame if overlay else None)
+                        for j, out, img in release.push(int(i), lab, frame if overlay else None):
+                            writer.add_frame(j, out, img)
                     t = time.perf_counter()
                     times["export"] += t - t3
                     bar.update(len(indices))
+                t = time.perf_counter()
+                for j, out, img in release.flush():
+                    writer.add_frame(j, out, img)
+                times["export"] += time.perf_counter() - t
                 errors = [f"frame {e.index}: {e.message}" for e in reader.errors]
                 summary = writer.finish(
-                    tracker.tracks, distinct_fish=tracker.distinct_count,
+                    release.tracks(), distinct_fish=tracker.distinct_count,
                     model_checksum=getattr(model, "checksum", None),
                     seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
-                    extra={"scale": scale, "stage_seconds": {k: round(v, 3) for k, v in times.items()},
+                    extra={"scale": scale, "tracks_started": len(tracker.tracks),
+                           "stage_seconds": {k: round(v, 3) for k, v in times.items()},
                            "skipped_frames": errors})
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)

@@ -66,16 +66,18 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
     true_counts = [np.unique(m[m > 0]).size for m in OracleModel(src / "masks").masks]
     counts = [int(r["fish_in_view"]) for r in read_csv(out / "counts.csv")]
     err = count_scores(true_counts, counts)
-    # even perfect maps miss ~0.75 fish per frame here: fish occluded into several
-    # visible pieces are one fish in the truth (docs/accuracy.md)
-    assert err["mae"] <= 1.0, (true_counts, counts)
+    # even perfect maps miss ~0.6 fish per frame here (0.575 measured; 0.75 before short
+    # tracks were left out of the outputs): fish occluded into several visible pieces
+    # are one fish in the truth (docs/accuracy.md)
+    assert err["mae"] <= 0.65, (true_counts, counts)
     assert abs(s["distinct_fish"] - meta["fish_count"]) <= 0.1 * meta["fish_count"]
     # PNGs, COCO and CSVs tell the same story
     coco = json.loads((out / "instances.json").read_text())
     fish = {int(r["track_id"]): r for r in read_csv(out / "fish.csv")}
-    assert len(fish) == s["tracks"] >= s["distinct_fish"]
-    assert sum(int(r["counted"]) for r in fish.values()) == s["distinct_fish"]
-    assert all((int(r["frames_seen"]) >= 3) == bool(int(r["counted"])) for r in fish.values())
+    # the outputs hold the counted fish only, numbered 1..n
+    assert sorted(fish) == list(range(1, s["distinct_fish"] + 1))
+    assert len(fish) == s["tracks"] == s["distinct_fish"] <= s["tracks_started"]
+    assert all(int(r["counted"]) == 1 and int(r["frames_seen"]) >= 3 for r in fish.values())
     by_image = {}
     for a in coco["annotations"]:
         by_image.setdefault(a["image_id"], []).append(a)

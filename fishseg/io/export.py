@@ -2,7 +2,9 @@
 
 Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
 
-    masks/frame_NNNNNN.png   16-bit label image per frame, id = track id (0 = belt)
+    masks/frame_NNNNNN.png   16-bit label image per frame, id = track id (0 = belt);
+                             fishseg segment passes the counted fish only, numbered
+                             1, 2, ... (:mod:`fishseg.counted`)
     instances.json           COCO: one category "fish", compressed RLE masks, and on every
                              annotation ``track_id`` (top level, and in ``attributes`` as
                              CVAT reads it); one image entry per frame

@@ -1,0 +1,79 @@
+"""Only counted tracks reach the outputs, renumbered in order of appearance, after a bounded delay."""
+
+import numpy as np
+
+from fishseg.config import TrackConfig
+from fishseg.counted import CountedTracks
+from fishseg.tracking import Tracker
+
+
+def _frame(boxes, shape=(40, 80)):
+    lab = np.zeros(shape, np.int32)
+    for i, (y, x) in enumerate(boxes, start=1):
+        lab[y:y + 8, x:x + 12] = i
+    return lab
+
+
+def _run(frames, cfg):
+    tracker = Tracker(cfg)
+    release = CountedTracks(tracker)
+    out = []
+    for i, lab in enumerate(frames):
+        out += release.push(i, tracker.update(lab, i), f"rgb{i}")
+    out += release.flush()
+    return tracker, release, out
+
+
+def test_short_tracks_are_dropped_and_ids_follow_appearance():
+    frames = []
+    for i in range(10):
+        boxes = [(5, 2 + 2 * i)]                       # fish A, the whole video
+        if i == 2:
+            boxes.append((25, 60))                     # a blip: one frame only
+        if i >= 5:
+            boxes.append((25, 2 * i))                  # fish C from frame 5
+        frames.append(_frame(boxes))
+    tracker, release, out = _run(frames, TrackConfig(min_frames=3, max_gap=2))
+    assert release.delay == 6
+    assert [i for i, _, _ in out] == list(range(10))   # every frame once, in order
+    assert [f for _, _, f in out] == [f"rgb{i}" for i in range(10)]  # carried along
+    assert len(tracker.tracks) == 3 and tracker.distinct_count == 2
+    for i, lab, _ in out:
+        a = lab[5:13, 2 + 2 * i:14 + 2 * i]
+        assert (a == 1).all()                          # A is fish 1 in every frame
+        if i == 2:
+            assert not lab[25:33, 60:72].any()         # the blip is gone
+        if i >= 5:
+            assert (lab[25:33, 2 * i:12 + 2 * i] == 2).all()
+        assert set(np.unique(lab)) <= {0, 1, 2}
+    tracks = release.tracks()
+    assert [t.id for t in tracks] == [1, 2]
+    assert tracks[0].frames == list(range(10)) and tracks[1].frames == list(range(5, 10))
+
+
+def test_a_track_counted_at_the_last_moment_is_kept_from_its_first_frame():
+    # seen at updates 0, 3 and 6 only: each gap is max_gap long, so it reaches
+    # min_frames exactly when frame 0 is due (the delay is the longest it can take)
+    frames = [_frame([(10, 30)] if i in (0, 3, 6) else []) for i in range(8)]
+    tracker, release, out = _run(frames, TrackConfig(min_frames=3, max_gap=2))
+    assert tracker.distinct_count == 1 and len(tracker.tracks) == 1
+    kept = [i for i, lab, _ in out if lab.any()]
+    assert kept == [0, 3, 6]
+    assert all(set(np.unique(lab)) <= {0, 1} for _, lab, _ in out)
+
+
+def test_every_track_counts_with_min_frames_one():
+    frames = [_frame([(5, 4 * i)]) if i % 3 else _frame([]) for i in range(7)]
+    tracker, release, out = _run(frames, TrackConfig(min_frames=1, max_gap=0))
+    assert release.delay == 0
+    assert len(release.tracks()) == len(tracker.tracks) == tracker.distinct_count
+    for (_, lab, _), src in zip(out, frames):
+        assert np.array_equal(lab > 0, src > 0)
+
+
+def test_frames_are_released_as_soon_as_due():
+    tracker = Tracker(TrackConfig(min_frames=2, max_gap=1))
+    release = CountedTracks(tracker)
+    assert release.delay == 2
+    due = [len(release.push(i, tracker.update(_frame([(5, 5 + i)]), i))) for i in range(5)]
+    assert due == [0, 0, 1, 1, 1] and len(release.flush()) == 2
