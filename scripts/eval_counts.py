@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     model = load_model(args.model)
     print(f"model {args.model or 'bundled default'} (checksum {model.checksum[:12]})\n")
-    print("| video (frames, seed) | true fish | fish_in_view MAE | tracks_in_view MAE | distinct found | tracks |")
+    print("| video (frames, seed) | true fish | fish_in_view MAE | tracks_in_view MAE | distinct found | tracks started |")
     print("|---|---:|---:|---:|---:|---:|")
     for spec in args.videos:
         frames, seed = (int(x) for x in spec.split(":"))
@@ -48,7 +48,7 @@ def main() -> None:
         mae = {k: count_scores(truth, [int(r[k]) for r in rows])["mae"]
                for k in ("fish_in_view", "tracks_in_view")}
         print(f"| {frames}, {seed} | {meta['fish_count']} | {mae['fish_in_view']:.2f} | "
-              f"{mae['tracks_in_view']:.2f} | {s['distinct_fish']} | {s['tracks']} |", flush=True)
+              f"{mae['tracks_in_view']:.2f} | {s['distinct_fish']} | {s.get('tracks_started', s['tracks'])} |", flush=True)
 
 
 if __name__ == "__main__":
