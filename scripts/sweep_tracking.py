@@ -1,0 +1,91 @@
+"""Tracker settings against the truth of generated belt videos (validation seeds).
+
+Each video is generated, segmented once with the model (maps + separation, cached in
+memory), then tracked with every combination of ``--max-gap`` and ``--iou`` (and
+``--min-frames``); the counted fish only reach the counts (:mod:`fishseg.counted`), as
+in ``fishseg segment``. Prints per-frame count MAE (``fish_in_view``) and distinct-fish
+error summed over the videos.
+
+    .venv/bin/python scripts/sweep_tracking.py [--videos 60:31 60:32 40:33] \\
+        [--max-gap 2 5 10] [--iou 0.3 0.2] [--min-frames 3]
+
+The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fishseg.config import TrackConfig
+from fishseg.counted import CountedTracks
+from fishseg.io.images import read_labels
+from fishseg.io.video import FrameReader
+from fishseg.model.bundle import load_model
+from fishseg.separate import separate
+from fishseg.synth import synthesize
+from fishseg.tracking import Tracker
+
+
+def _segment(model, video: Path) -> list[np.ndarray]:
+    out = []
+    with FrameReader(video, 8) as reader:
+        for _, frames in reader:
+            fg, edge = model.predict_maps(frames)
+            out += list(np.asarray(separate(fg, edge, model.cfg.separate)))
+    return out
+
+
+def _track(labels, cfg: TrackConfig) -> tuple[list[int], int]:
+    tracker = Tracker(cfg)
+    release = CountedTracks(tracker)
+    counts = []
+    for i, lab in enumerate(labels):
+        counts += [int(np.unique(o).size - (o == 0).any()) for _, o, _ in
+                   release.push(i, tracker.update(lab, i))]
+    counts += [int(np.unique(o).size - (o == 0).any()) for _, o, _ in release.flush()]
+    return counts, tracker.distinct_count
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="model bundle (default: the bundled model)")
+    ap.add_argument("--videos", nargs="+", default=["60:31", "60:32", "40:33"])
+    ap.add_argument("--max-gap", nargs="+", type=int, default=[2, 5, 10])
+    ap.add_argument("--iou", nargs="+", type=float, default=[0.3, 0.2])
+    ap.add_argument("--min-frames", nargs="+", type=int, default=[3])
+    args = ap.parse_args()
+    model = load_model(args.model)
+    videos = []
+    with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
+        for spec in args.videos:
+            frames, seed = (int(x) for x in spec.split(":"))
+            d = Path(tmp) / spec.replace(":", "_")
+            meta = synthesize(d, frames=frames, seed=seed, progress=False)
+            truth = [int(np.unique(m[m > 0]).size) for m in
+                     (read_labels(p) for p in sorted((d / "masks").glob("*.png")))]
+            videos.append((spec, meta["fish_count"], truth, _segment(model, d / "video.mp4")))
+            print(f"segmented {spec}: {frames} frames, {meta['fish_count']} fish", flush=True)
+    base = model.cfg.track
+    print()
+    print("| max_gap | iou | min_frames | per-frame MAE | distinct found / true | per video |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for gap, iou, mf in itertools.product(args.max_gap, args.iou, args.min_frames):
+        cfg = dataclasses.replace(base, max_gap=gap, iou_threshold=iou, min_frames=mf)
+        errs, found, true, per = [], 0, 0, []
+        for spec, n_true, truth, labels in videos:
+            counts, distinct = _track(labels, cfg)
+            errs += [abs(a - b) for a, b in zip(counts, truth, strict=True)]
+            found, true = found + distinct, true + n_true
+            per.append(f"{spec}: {distinct}/{n_true}")
+        print(f"| {gap} | {iou} | {mf} | {np.mean(errs):.2f} | {found}/{true} | "
+              f"{', '.join(per)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
