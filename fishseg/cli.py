@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="segment a generated belt video with the bundled model")
     p.add_argument("--out", type=Path, default=Path("fishseg-demo"), help="output folder")
-    p.add_argument("--frames", type=int, default=24, help="frames to generate (default 24)")
+    p.add_argument("--frames", type=int, default=60,
+                   help="frames to generate (default 60: 2.4 s, long enough for fish to ride through much of the view)")
     p.add_argument("--seed", type=int, default=2026, help="random seed of the generated video")
     p.add_argument("--width", type=int, default=1280, help="frame width (default 1280)")
     p.add_argument("--height", type=int, default=720, help="frame height (default 720)")

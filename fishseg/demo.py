@@ -22,7 +22,7 @@ def _true_counts(masks_dir: Path) -> list[int]:
             for m in (read_labels(p) for p in sorted(masks_dir.glob("*.png")))]
 
 
-def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 24, seed: int = 2026,
+def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 2026,
              width: int = 1280, height: int = 720, progress: bool = True) -> dict:
     """Generate a belt video, segment it with the bundled model, report.
 
