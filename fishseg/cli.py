@@ -76,7 +76,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
-                  overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps)
+                  overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
+                  roi=args.roi)
     if args.engine == "ray":  # workers load the model; they apply the overrides to its config
         from fishseg.engines.ray import ConfigPatch, import_ray, segment_inputs_ray
 
@@ -168,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale", type=float, default=1.0,
                    help="resize frames by this factor first (outputs are at that size)")
     g.add_argument("--fps", type=float, default=1.0, help="frame rate of image sequences")
+    g.add_argument("--roi", metavar="ROI", default=None,
+                   help="region of interest: x0,y0,x1,y1 in pixels of the input frames, or a "
+                        "mask image of their size (non-zero = belt); fish outside are ignored, "
+                        "fish cut by its border are partial")
     g.add_argument("--cm-per-pixel", type=float, default=None,
                    help="calibration: adds centimetre columns to fish.csv")
     g.add_argument("--engine", choices=("local", "ray"), default="local",

@@ -115,7 +115,8 @@ def instance_pixels(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def measure_instances(labels, *, cm_per_pixel: float | None = None, edge_margin: int = 1,
-                      pixels: tuple | None = None) -> Measurements:
+                      pixels: tuple | None = None,
+                      border: np.ndarray | None = None) -> Measurements:
     """Measure every instance of a label image.
 
     Args:
@@ -125,6 +126,8 @@ def measure_instances(labels, *, cm_per_pixel: float | None = None, edge_margin:
         edge_margin: an instance with a pixel in the outer ``edge_margin`` rows/columns
             touches the edge (0 = never).
         pixels: :func:`instance_pixels` of ``labels`` if the caller has it already.
+        border: optional (H, W) bool mask of more pixels that count as the edge (the
+            inner border of a region of interest, :func:`fishseg.roi.roi_border`).
 
     Returns:
         :class:`Measurements` of the N instances, ordered by id (N may be 0).
@@ -176,6 +179,10 @@ def measure_instances(labels, *, cm_per_pixel: float | None = None, edge_margin:
     m = int(edge_margin)
     touches = ((bbox[:, 0] < m) | (bbox[:, 1] < m) | (bbox[:, 2] > H - m)
                | (bbox[:, 3] > W - m)) if m > 0 else np.zeros(n, bool)
+    if border is not None:
+        if border.shape != (H, W):
+            raise ValueError(f"border mask is {border.shape}, labels are {(H, W)}")
+        touches = touches | (np.bincount(inv, border[ys, xs], n) > 0)
     return Measurements(
         ids=ids.astype(np.int32),
         area=area.astype(np.int64),

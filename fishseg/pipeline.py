@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -28,6 +29,7 @@ from fishseg.counted import CountedTracks
 from fishseg.io.export import ExportWriter, is_complete
 from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.video import FrameReader
+from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate
 from fishseg.tracking import Tracker
 
@@ -88,7 +90,7 @@ def _resize(frames: np.ndarray, scale: float) -> np.ndarray:
 def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, model=None,
                   cfg: Config | None = None, batch_size: int = 8, scale: float = 1.0,
                   overlay: bool = True, overwrite: bool = False, fps: float = 1.0,
-                  progress: bool = True) -> dict:
+                  roi: str | Path | np.ndarray | None = None, progress: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -103,6 +105,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         overlay: also write ``overlay.mp4``.
         overwrite: redo an input whose outputs are complete.
         fps: frame rate of image sequences.
+        roi: region of interest (:func:`fishseg.roi.load_roi`: ``"x0,y0,x1,y1"`` in pixels
+            of the input frames, or a mask image of their size): foreground outside it
+            is dropped, and fish cut by its border are partial.
         progress: show a tqdm bar (frames/s).
 
     Returns:
@@ -110,6 +115,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
 
     Raises:
         fishseg.io.video.VideoError: the input cannot be read (names the file and frame).
+        fishseg.roi.RoiError: the ROI does not fit the input (names the ROI and sizes).
     """
     out_dir = Path(out_dir)
     if is_complete(out_dir) and not overwrite:
@@ -125,11 +131,16 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     shutil.rmtree(stage, ignore_errors=True)
     t0 = time.perf_counter()
     times = dict.fromkeys(STAGES, 0.0)
-    tracker = Tracker(cfg.track)
-    release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
     with FrameReader(source, batch_size, fps=fps) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
+        inside = load_roi(roi, info.width, info.height, scale)
+        if inside is not None and inside.shape != (h, w):  # rounding of odd scales
+            inside = cv2.resize(inside.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        border = None if inside is None else roi_border(inside, cfg.track.edge_margin)
+        tracker = Tracker(cfg.track, border=border)
+        release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
+        keep = None if inside is None else jnp.asarray(inside, jnp.float32)
         bar = tqdm(total=info.frames, unit="frame", desc=output_name(Path(str(source))),
                    disable=not progress, leave=False, dynamic_ncols=True)
         try:
@@ -141,6 +152,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     times["decode"] += time.perf_counter() - t
                     t = time.perf_counter()
                     fg, edge = model.predict_maps(frames)
+                    if keep is not None:  # nothing outside the ROI is fish
+                        fg = fg * keep
                     jax.block_until_ready((fg, edge))  # maps stay on the device
                     t1 = time.perf_counter()
                     times["maps"] += t1 - t
@@ -166,6 +179,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     model_checksum=getattr(model, "checksum", None),
                     seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
                     extra={"scale": scale, "tracks_started": len(tracker.tracks),
+                           "roi": None if roi is None or isinstance(roi, np.ndarray) else str(roi),
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},
                            "skipped_frames": errors})
         except BaseException:

@@ -125,6 +125,9 @@ class Tracker:
 
     Args:
         cfg: :class:`fishseg.config.TrackConfig` (default values if None).
+        border: optional (H, W) bool mask of pixels that count as the frame's edge too
+            (the inner border of a region of interest, :func:`fishseg.roi.roi_border`):
+            a fish touching it is cut by the ROI, so partial.
 
     Attributes:
         tracks: dict track id -> :class:`Track`, every track ever started.
@@ -132,8 +135,9 @@ class Tracker:
         frames_processed: number of :meth:`update` calls.
     """
 
-    def __init__(self, cfg: TrackConfig | None = None):
+    def __init__(self, cfg: TrackConfig | None = None, border: np.ndarray | None = None):
         self.cfg = cfg if cfg is not None else TrackConfig()
+        self.border = border
         self.tracks: dict[int, Track] = {}
         self.motion = np.zeros(2)
         self.frames_processed = 0
@@ -243,7 +247,8 @@ class Tracker:
             raise ValueError(f"frame {frame_index}: labels are {lab.shape}, earlier frames "
                              f"were {self._shape}")
         ys, xs, _, pos = px = instance_pixels(lab)
-        m = measure_instances(lab, edge_margin=self.cfg.edge_margin, pixels=px)
+        m = measure_instances(lab, edge_margin=self.cfg.edge_margin, pixels=px,
+                              border=self.border)
         N = len(m)
         pos_img = np.zeros(lab.shape, np.int32)
         pos_img[ys, xs] = pos + 1

@@ -173,3 +173,53 @@ def test_expand_inputs(tmp_path):
     assert units == [tmp_path / "a.mp4", tmp_path / "b.avi", tmp_path]
     with pytest.raises(FileNotFoundError, match="nope"):
         expand_inputs([tmp_path / "nope"])
+
+
+def test_region_of_interest(belt, tmp_path):
+    src, _ = belt
+    out = tmp_path / "out"
+    roi = "0,0,320,360"  # the left half of the view
+    s = segment_video(src / "video.mp4", out / "video", model=OracleModel(src / "masks"),
+                      batch_size=8, roi=roi, overlay=False, progress=False)
+    full = segment_video(src / "video.mp4", out / "full", model=OracleModel(src / "masks"),
+                         batch_size=8, overlay=False, progress=False)
+    assert s["roi"] == roi and full["roi"] is None
+    pngs = sorted((out / "video" / "masks").glob("*.png"))
+    assert len(pngs) == 40
+    inside = 0
+    for p in pngs:
+        lab = read_labels(p)
+        assert not lab[:, 320:].any()          # nothing is fish outside the ROI
+        inside += int(lab[:, :320].any())
+    assert inside > 0
+    assert 0 < s["distinct_fish"] < full["distinct_fish"]
+    fish = read_csv(out / "video" / "fish.csv")
+    # the belt carries every fish across the ROI's right side: each was cut there at
+    # some time, and a fish seen only while crossing it is partial
+    crossing = {int(r["track_id"]) for r in fish if int(r["partial"])}
+    assert crossing
+    for r in fish:
+        frames = range(int(r["first_frame"]), int(r["last_frame"]) + 1)
+        cut_always = all((read_labels(pngs[f]) == int(r["track_id"]))[:, 318:320].any()
+                         or not (read_labels(pngs[f]) == int(r["track_id"])).any()
+                         for f in frames)
+        if cut_always:
+            assert int(r["track_id"]) in crossing
+
+
+def test_roi_that_does_not_fit_an_input_fails_that_input_only(belt, tmp_path):
+    src, _ = belt
+    mask = np.zeros((H, W), np.uint8)
+    mask[:, : W // 2] = 1
+    roi = tmp_path / "belt_roi.png"
+    write_image(roi, np.dstack([mask * 255] * 3))
+    small = tmp_path / "small"
+    small.mkdir()
+    write_image(small / "f0.png", np.zeros((H // 2, W // 2, 3), np.uint8))
+    results = segment_inputs([src / "video.mp4", small], tmp_path / "out", roi=str(roi),
+                             model=OracleModel(src / "masks"), overlay=False, progress=False)
+    status = {r.input.split("/")[-1]: r for r in results}
+    assert status["video.mp4"].status == "done"
+    assert status["small"].status == "failed"
+    assert "belt_roi.png" in status["small"].message and "320x180" in status["small"].message
+    assert not (tmp_path / "out" / "small").exists()
