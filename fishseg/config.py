@@ -81,6 +81,11 @@ class ModelConfig:
                           "levels (20 was measured worse on held-out stills: docs/accuracy.md)",
                           min=0.1, max=255.0)
     tta: bool = _f(False, "test-time augmentation: average with the maps of the mirrored frame")
+    extra_widths: tuple[int, ...] = _f((), "multi-scale inference: also make the maps at these "
+                                       "processing widths and average them with the main one "
+                                       "(e.g. [800, 960]: better placed edges, each width w costs "
+                                       "(w / processing_width)^2 of the network's time)",
+                                       min=64, max=7680)
     batch_size: int = _f(8, "frames per jitted inference call", min=1, max=1024)
 
 

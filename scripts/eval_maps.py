@@ -1,6 +1,7 @@
 """Map quality of one or more model bundles on synthetic stills none of them trained on.
 
     .venv/bin/python scripts/eval_maps.py [MODEL ...] [--seed 707] [--stills 24] [--tta]
+        [--set model.extra_widths=[800,960]]
 
 For each model (default: the bundled ones) prints foreground IoU and edge precision,
 recall and F1 at 2 px (:func:`fishseg.metrics.map_scores`), with the edge map thinned by
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 
-from fishseg.config import SynthConfig
+from fishseg.config import SynthConfig, override
 from fishseg.metrics import map_scores
 from fishseg.model.bundle import BUNDLED_MODELS, load_model
 from fishseg.synth import render_frames
@@ -29,21 +30,26 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=707)
     ap.add_argument("--stills", type=int, default=24)
     ap.add_argument("--tta", action="store_true", help="also with test-time flips")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for inference, e.g. model.extra_widths=[800,960]")
     args = ap.parse_args()
     images, labels = render_frames(args.stills, args.seed, SynthConfig(), stills=True,
                                    workers=os.cpu_count() or 1)
     print(f"{args.stills} stills of seed {args.seed}, 1280x720")
     print()
-    print("| model | width | tta | fg IoU | edge P | edge R | edge F1 (nms) | edge F1 (skeleton) | s |")
+    print("| model | widths | tta | fg IoU | edge P | edge R | edge F1 (nms) | edge F1 (skeleton) | s |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
         model = load_model(name)
+        model.cfg = override(model.cfg, args.set)
         for tta in ((False, True) if args.tta else (False,)):
             t0 = time.perf_counter()
             fg, edge = (np.asarray(m) for m in model.predict_maps(images, tta=tta))
             s = map_scores(fg, edge, labels)
             sk = map_scores(fg, edge, labels, thinning="skeleton")
-            print(f"| {os.path.basename(name)} | {model.cfg.model.processing_width} | "
+            widths = ", ".join(str(w) for w in (model.cfg.model.processing_width,
+                                                 *model.cfg.model.extra_widths))
+            print(f"| {os.path.basename(name)} | {widths} | "
                   f"{'yes' if tta else 'no'} | {s['fg_iou']:.3f} | {s['edge_precision']:.3f} | "
                   f"{s['edge_recall']:.3f} | {s['edge_f1']:.3f} | {sk['edge_f1']:.3f} | "
                   f"{time.perf_counter() - t0:.0f} |", flush=True)

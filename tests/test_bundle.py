@@ -170,3 +170,26 @@ def test_older_file_without_std_floor_setting_keeps_its_floor(saved, tmp_path):
     rewrite_manifest(saved, old, older)
     assert FishsegModel.load(old).cfg.model.std_floor == 7.0
     assert FishsegModel.load(saved).cfg.model.std_floor == 4.0
+
+
+def test_multi_scale_maps_are_the_mean_of_the_single_scale_maps(exact_float32):
+    import dataclasses
+
+    from fishseg.model.bundle import load_model
+
+    model = load_model("fast")
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (2, 90, 160, 3), dtype=np.uint8)
+    base = model.cfg
+    single = {}
+    for w in (96, 128):
+        model.cfg = dataclasses.replace(base, model=dataclasses.replace(
+            base.model, processing_width=w, extra_widths=()))
+        single[w] = [np.asarray(m) for m in model.predict_maps(frames)]
+    model.cfg = dataclasses.replace(base, model=dataclasses.replace(
+        base.model, processing_width=96, extra_widths=(128,)))
+    fg, edge = (np.asarray(m) for m in model.predict_maps(frames))
+    np.testing.assert_allclose(fg, (single[96][0] + single[128][0]) / 2, atol=1e-6)
+    np.testing.assert_allclose(edge, (single[96][1] + single[128][1]) / 2, atol=1e-6)
+    assert not np.allclose(single[96][1], single[128][1])  # the scales do differ
+    assert model.checksum != load_model("fast").checksum   # inference settings are hashed

@@ -102,3 +102,10 @@ def test_override_assignments():
         override(cfg, ["train.nope=1"])
     with pytest.raises(ConfigError, match="section.key=value"):
         override(cfg, ["train.steps"])
+
+
+def test_extra_widths():
+    cfg = override(Config(), ["model.extra_widths=[800, 960]"])
+    assert cfg.model.extra_widths == (800, 960) and Config().model.extra_widths == ()
+    with pytest.raises(ConfigError, match=r"model\.extra_widths.*below the minimum 64"):
+        override(Config(), ["model.extra_widths=[32]"])

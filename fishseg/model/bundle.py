@@ -101,6 +101,10 @@ class FishsegModel:
             frames: (B, H, W, 3) uint8 RGB (or (B, H, W) grey, or one (H, W, 3) frame).
             tta: also predict on the mirrored frames and average (default:
                 ``model.tta`` of the configuration).
+
+        The maps are made at ``model.processing_width`` and at each of
+        ``model.extra_widths`` (multi-scale inference), brought to the frame's size and
+        averaged.
             batch_size: frames per jitted call (default ``model.batch_size``); a last,
                 short batch is padded so every call has the same shape.
 
@@ -120,9 +124,14 @@ class FishsegModel:
             n = len(chunk)
             if len(frames) > bs and n < bs:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
-            fg, edge = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
-                             self.cfg.model.processing_width, self.cfg.dictionary.chunk, tta,
-                             self.cfg.model.std_floor)
+            widths = (self.cfg.model.processing_width, *self.cfg.model.extra_widths)
+            fg = edge = None
+            for w in widths:
+                f, e = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
+                             w, self.cfg.dictionary.chunk, tta, self.cfg.model.std_floor)
+                fg, edge = (f, e) if fg is None else (fg + f, edge + e)
+            if len(widths) > 1:
+                fg, edge = fg / len(widths), edge / len(widths)
             fgs.append(fg[:n])
             edges.append(edge[:n])
         if len(fgs) == 1:
