@@ -6,6 +6,7 @@ segmented with the model by ``segment_video``, and both per-frame counts
 spanning the frame) are compared with the true number of fish in view.
 
     .venv/bin/python scripts/eval_counts.py [--model M] [--videos 24:2026 60:2026 ...]
+        [--set "model.extra_widths=[800,960]" --set model.tta=true]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fishseg.config import override
 from fishseg.io.images import read_labels
 from fishseg.metrics import count_instances, count_scores
 from fishseg.model.bundle import load_model
@@ -29,9 +31,13 @@ def main() -> None:
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
     ap.add_argument("--videos", nargs="+", default=["24:2026", "60:2026", "30:2026", "40:7"],
                     help="FRAMES:SEED of each generated video")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override of the model, e.g. model.tta=true")
     args = ap.parse_args()
     model = load_model(args.model)
-    print(f"model {args.model or 'bundled default'} (checksum {model.checksum[:12]})\n")
+    model.cfg = override(model.cfg, args.set)
+    print(f"model {args.model or 'bundled default'} (checksum {model.checksum[:12]})"
+          f"{' with ' + ', '.join(args.set) if args.set else ''}\n")
     print("| video (frames, seed) | true fish | fish_in_view MAE | tracks_in_view MAE | distinct found | tracks started |")
     print("|---|---:|---:|---:|---:|---:|")
     for spec in args.videos:
