@@ -193,6 +193,17 @@ def test_region_of_interest(belt, tmp_path):
         inside += int(lab[:, :320].any())
     assert inside > 0
     assert 0 < s["distinct_fish"] < full["distinct_fish"]
+    # the ROI is in pixels of the input: with --scale it follows the frames
+    class HalfOracle(OracleModel):
+        def predict_maps(self, frames):
+            self.masks = [m[::2, ::2] if m.shape != frames.shape[1:3] else m for m in self.masks]
+            return super().predict_maps(frames)
+
+    segment_video(src / "video.mp4", out / "half", model=HalfOracle(src / "masks"),
+                  batch_size=8, roi=roi, scale=0.5, overlay=False, progress=False)
+    half = [read_labels(p) for p in sorted((out / "half" / "masks").glob("*.png"))]
+    assert half[0].shape == (H // 2, W // 2)
+    assert any(h[:, :160].any() for h in half) and not any(h[:, 160:].any() for h in half)
     fish = read_csv(out / "video" / "fish.csv")
     # the belt carries every fish across the ROI's right side: each was cut there at
     # some time, and a fish seen only while crossing it is partial
