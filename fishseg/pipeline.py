@@ -177,7 +177,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     model_checksum=getattr(model, "checksum", None),
                     seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
                     extra={"scale": scale, "tracks_started": len(tracker.tracks),
-                           "roi": None if roi is None or isinstance(roi, np.ndarray) else str(roi),
+                           "roi": None if roi is None else (
+                               "<array>" if isinstance(roi, np.ndarray) else str(roi)),
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},
                            "skipped_frames": errors})
         except BaseException:

@@ -97,14 +97,14 @@ class FishsegModel:
                      batch_size: int | None = None) -> tuple[jax.Array, jax.Array]:
         """Foreground and edge maps of frames.
 
+        The maps are made at ``model.processing_width`` and at each of
+        ``model.extra_widths`` (multi-scale inference), brought to the frame's size and
+        averaged.
+
         Args:
             frames: (B, H, W, 3) uint8 RGB (or (B, H, W) grey, or one (H, W, 3) frame).
             tta: also predict on the mirrored frames and average (default:
                 ``model.tta`` of the configuration).
-
-        The maps are made at ``model.processing_width`` and at each of
-        ``model.extra_widths`` (multi-scale inference), brought to the frame's size and
-        averaged.
             batch_size: frames per jitted call (default ``model.batch_size``); a last,
                 short batch is padded so every call has the same shape.
 
