@@ -83,7 +83,7 @@ class CountedTracks:
         # tracker ids grow in order of appearance (raster order within a frame), so new
         # output ids taken in tracker-id order keep that order
         for tid in present[present > 0].tolist():
-            if (self._lut[tid] == 0 and tid not in self.output_id
+            if (tid not in self.output_id
                     and self.tracker.tracks[tid].frames_seen >= self.min_frames):
                 self.output_id[tid] = len(self.output_id) + 1
                 self._lut[tid] = self.output_id[tid]
