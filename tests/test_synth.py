@@ -189,3 +189,22 @@ def test_parallel_stills_equal_serial():
     b_img, b_lab, b_n = render_raw(5, 12, SMALL, stills=True, workers=2)
     assert a_n == b_n and a_n > 0
     assert np.array_equal(a_img, b_img) and np.array_equal(a_lab, b_lab)
+
+
+def test_parallel_stills_from_a_program_on_stdin():
+    """``python - <<EOF`` has no main file for spawned workers: render in-process instead."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from fishseg.config import SynthConfig\n"
+        "from fishseg.synth import render_frames\n"
+        "c = SynthConfig(width=160, height=96)\n"
+        "a = render_frames(3, 1, c, stills=True, workers=2)\n"
+        "b = render_frames(3, 1, c, stills=True, workers=1)\n"
+        "print(all(np.array_equal(x, y) for x, y in zip(a, b)))\n")
+    r = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().endswith("True")

@@ -68,11 +68,25 @@ def _render_still(args) -> tuple[np.ndarray, np.ndarray, int]:
     return img, lab, len(scene.fish)
 
 
+def _spawn_can_start() -> bool:
+    """Whether spawned worker processes can start from this main program.
+
+    A spawned process re-runs the main module from its file; a program read from standard
+    input (``python - <<EOF``) or from ``python -c`` has none, so the pool would fail.
+    Then the stills are rendered in this process (same output, one core).
+    """
+    import os
+    import sys
+
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or os.path.isfile(main_file)
+
+
 def _render_stills(scene_seeds, noise_rngs, cfg, width: int, height: int, workers: int):
     """Yield ``(image, provisional labels, fish in the scene)`` per still, in order; with
     ``workers > 1`` from a process pool (each still depends only on its own seeds)."""
     jobs = [(s, r, cfg, width, height) for s, r in zip(scene_seeds, noise_rngs)]
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1 or len(jobs) <= 1 or not _spawn_can_start():
         yield from map(_render_still, jobs)
         return
     import multiprocessing as mp
