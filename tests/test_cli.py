@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
+import numpy as np
 import yaml
 
 from fishseg.cli import main
@@ -47,3 +49,23 @@ def test_segment_roi_flag(capsys, tmp_path):
                  "--roi", "0,0,80,96"]) == 0
     summary = json.loads((out / "video" / "summary.json").read_text())
     assert summary["roi"] == "0,0,80,96" and summary["frames"] == 3
+
+
+def test_tune_writes_a_model_with_the_tuned_separation(capsys, tmp_path):
+    from fishseg.model.bundle import load_model
+
+    main(["-q", "synth", str(tmp_path / "d"), "--stills", "3", "--seed", "4",
+          "--width", "320", "--height", "180"])
+    out = tmp_path / "tuned.fishseg"
+    assert main(["-q", "tune", "--model", "fast", "--data", str(tmp_path / "d"),
+                 "--out", str(out), "--set", "model.extra_widths=[160]"]) == 0
+    printed = capsys.readouterr().out
+    assert "separation tuned on 3 frames" in printed and str(out) in printed
+    tuned, base = load_model(out), load_model("fast")
+    report = tuned.meta["separation_tuning"]
+    assert report["frames"] == 3 and report["after"]["ap50"] >= report["before"]["ap50"]
+    assert dataclasses.asdict(tuned.cfg.separate) == report["separate"]
+    assert tuned.cfg.separate.area_width == 320
+    assert tuned.cfg.model.extra_widths == (160,)          # the override travels with it
+    assert all(np.array_equal(a, b) for a, b in zip(tuned.arrays().values(),
+                                                    base.arrays().values()))  # same weights
