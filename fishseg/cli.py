@@ -4,7 +4,9 @@ Subcommands::
 
     fishseg synth OUT [--frames N | --stills N] [--seed S] [--width W --height H]
     fishseg train --data DIR [--data DIR ...] --out MODEL.fishseg [--method pixel-forest]
+    fishseg tune --model M --data DIR [--data DIR ...] --out MODEL.fishseg [--max-frames N]
     fishseg segment INPUT... --out DIR [--model MODEL.fishseg] [--batch-size N] [--scale S]
+                    [--roi x0,y0,x1,y1 | --roi MASK.png]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg demo [--out DIR]
