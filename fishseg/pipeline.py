@@ -134,7 +134,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     with FrameReader(source, batch_size, fps=fps) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
-        inside = load_roi(roi, info.width, info.height, scale)  # (h, w), as _resize rounds
+        inside = load_roi(roi, info.width, info.height, size=(w, h))
         border = None if inside is None else roi_border(inside, cfg.track.edge_margin)
         tracker = Tracker(cfg.track, border=border)
         release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...

@@ -55,7 +55,7 @@ def _mask_file(path: Path, width: int, height: int) -> np.ndarray:
 
 
 def load_roi(spec: str | Path | np.ndarray | None, width: int, height: int,
-             scale: float = 1.0) -> np.ndarray | None:
+             size: tuple[int, int] | None = None) -> np.ndarray | None:
     """The region of interest as a mask for frames of ``width`` x ``height`` pixels.
 
     Args:
@@ -63,11 +63,11 @@ def load_roi(spec: str | Path | np.ndarray | None, width: int, height: int,
             input frames' size, an (height, width) bool array, or None (no ROI).
         width: input frame width in pixels.
         height: input frame height in pixels.
-        scale: the frames are processed resized by this factor; the mask follows
-            (nearest neighbour).
+        size: (width, height) the frames are processed at, when resized; the mask follows
+            (nearest neighbour). Default: the input size.
 
     Returns:
-        (round(height * scale), round(width * scale)) bool mask, True inside; or None.
+        (H, W) bool mask at the processed size, True inside; or None.
 
     Raises:
         RoiError: a malformed rectangle or one outside the frame, an unreadable, empty or
@@ -86,8 +86,7 @@ def load_roi(spec: str | Path | np.ndarray | None, width: int, height: int,
         mask = _rectangle(str(spec), width, height)
     else:
         raise RoiError(f"ROI {spec}: no such mask image file (or give x0,y0,x1,y1)")
-    if scale != 1.0:
-        size = (max(2, round(width * scale)), max(2, round(height * scale)))
+    if size is not None and tuple(size) != (width, height):
         mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     return mask
 

@@ -8,11 +8,11 @@ from fishseg.measure import measure_instances
 from fishseg.roi import RoiError, load_roi, roi_border
 
 
-def test_rectangle_and_scale():
+def test_rectangle_and_processed_size():
     m = load_roi("10,5,30,15", 40, 20)
     assert m.shape == (20, 40) and m.sum() == 20 * 10
     assert m[5:15, 10:30].all() and not m[:5].any() and not m[:, 30:].any()
-    half = load_roi("10,6,30,16", 40, 20, scale=0.5)
+    half = load_roi("10,6,30,16", 40, 20, size=(20, 10))
     assert half.shape == (10, 20) and np.array_equal(np.argwhere(half).min(0), [3, 5])
     assert load_roi(None, 40, 20) is None
 
