@@ -148,6 +148,34 @@ def test_count_scores():
     assert s["total_relative_error"] == pytest.approx(1 / 40)
 
 
+
+def test_count_scores_against_a_range_of_true_counts():
+    # frame 0: 2 sure + 1 don't-care fish; counting 2 or 3 is right, 1 or 4 is one off
+    s = count_scores([2, 2, 2, 2], [1, 2, 3, 4], true_max=[3, 3, 3, 3])
+    assert s["mae"] == pytest.approx(0.5)
+    assert s["relative_error"] == pytest.approx(2 / 8)
+    assert s["total_relative_error"] == 0.0      # 10 lies in [8, 12]
+    assert count_scores([2], [5], true_max=[3])["total_relative_error"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="below"):
+        count_scores([3], [3], true_max=[2])
+    with pytest.raises(ValueError, match="shape"):
+        count_scores([3, 1], [3, 1], true_max=[3])
+
+
+def test_true_count_range_leaves_slivers_as_dont_care():
+    from fishseg.metrics import min_visible_pixels, true_count_range
+
+    lab = np.zeros((2, 360, 640), np.int32)
+    lab[0, 10:40, 10:40] = 1          # 900 px: a fish
+    lab[0, 100:103, 0:5] = 2          # 15 px at the frame edge: don't care
+    lab[1, 200:208, 300:308] = 3      # 64 px: just above 58 px for 640x360
+    assert min_visible_pixels(360, 640) == 58 and min_visible_pixels(720, 1280) == 230
+    sure, possible = true_count_range(lab)
+    assert sure.tolist() == [1, 1] and possible.tolist() == [2, 1]
+    sure, _ = true_count_range(lab, min_visible=100)
+    assert sure.tolist() == [1, 0]
+    assert count_instances(lab, min_area=16).tolist() == [1, 1]
+
 def test_boundary_pixels_of_two_touching_squares():
     from fishseg.metrics import boundary_pixels
     lab = np.zeros((8, 10), np.int32)
