@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from fishseg.config import Config
 from fishseg.counted import CountedTracks
+from fishseg.io.background import BackgroundExport
 from fishseg.io.export import ExportWriter, is_complete
 from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.video import FrameReader
@@ -90,7 +91,8 @@ def _resize(frames: np.ndarray, scale: float) -> np.ndarray:
 def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, model=None,
                   cfg: Config | None = None, batch_size: int = 8, scale: float = 1.0,
                   overlay: bool = True, overwrite: bool = False, fps: float = 1.0,
-                  roi: str | Path | np.ndarray | None = None, progress: bool = True) -> dict:
+                  roi: str | Path | np.ndarray | None = None, progress: bool = True,
+                  background_export: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -109,6 +111,10 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             of the input frames, or a mask image of their size): foreground outside it
             is dropped, and fish cut by its border are partial.
         progress: show a tqdm bar (frames/s).
+        background_export: write masks, COCO entries and overlay frames from a thread
+            (:class:`fishseg.io.background.BackgroundExport`) while the next frames are
+            segmented; the outputs are the same either way. The ``export`` stage time is
+            then the time spent waiting on that thread.
 
     Returns:
         the summary written to ``summary.json`` (``{"skipped": True, ...}`` when skipped).
@@ -142,8 +148,11 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         bar = tqdm(total=info.frames, unit="frame", desc=output_name(Path(str(source))),
                    disable=not progress, leave=False, dynamic_ncols=True)
         try:
-            with ExportWriter(stage, input_name=str(source), fps=info.fps, width=w, height=h,
-                              cm_per_pixel=cm, overlay=overlay) as writer:
+            exporter = ExportWriter(stage, input_name=str(source), fps=info.fps, width=w,
+                                    height=h, cm_per_pixel=cm, overlay=overlay)
+            if background_export:
+                exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
+            with exporter as writer:
                 t = time.perf_counter()
                 for indices, frames in reader:
                     frames = _resize(frames, scale)

@@ -2,10 +2,19 @@
 tracking -> export, at processing widths 640 and 1280, with the share of each stage.
 
     .venv/bin/python scripts/bench_pipeline.py [--model M] [--frames 32] [--batch 8]
+        [--widths 640 1280] [--export-thread both|on|off] [--host-bound]
 
 The input is a generated 1280x720 H.264 discard-belt video. "network", "lookup" and
 "overlap-add" split the measured map time by the shares of the three jitted pieces timed
-alone on one batch (as in scripts/bench_inference.py). Prints a markdown table.
+alone on one batch (as in scripts/bench_inference.py). Frames/s is frames over the
+whole ``segment_video`` call (finishing the files included). Each width is run with the
+exports written from a background thread (the default) and inline, in the same run.
+With an export thread, "export" is the time the pipeline waited on it.
+
+``--host-bound`` adds rows where the maps were computed before the run (a GPU makes
+them in under a millisecond a frame): what is left is the host's share of the work,
+separation, tracking and export, which bounds the pipeline on a GPU.
+Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -57,13 +66,34 @@ def map_shares(model, frames: np.ndarray) -> dict[str, float]:
     return {"network": t_net / total, "lookup": t_look / total, "overlap-add": t_oa / total}
 
 
+class PrecomputedMaps:
+    """A model stand-in whose maps were made before the timed run (the GPU case)."""
+
+    def __init__(self, model, video: Path, batch: int):
+        self.cfg, self.checksum = model.cfg, model.checksum
+        maps = [tuple(np.asarray(m) for m in model.predict_maps(f))
+                for _, f in FrameReader(video, batch)]
+        self._fg = np.concatenate([m[0] for m in maps])
+        self._edge = np.concatenate([m[1] for m in maps])
+        self._done = 0
+
+    def predict_maps(self, frames):
+        n, i = len(frames), self._done
+        self._done += n
+        return jnp.asarray(self._fg[i:i + n]), jnp.asarray(self._edge[i:i + n])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
     ap.add_argument("--frames", type=int, default=32, help="frames of the test video")
     ap.add_argument("--batch", type=int, default=8, help="frames per device batch")
     ap.add_argument("--widths", type=int, nargs="+", default=[640, 1280])
+    ap.add_argument("--export-thread", choices=["both", "on", "off"], default="both")
+    ap.add_argument("--host-bound", action="store_true",
+                    help="also time with maps made beforehand (the host's share, as on a GPU)")
     args = ap.parse_args()
+    threads = {"both": (True, False), "on": (True,), "off": (False,)}[args.export_thread]
     model = load_model(args.model)
     tmp = Path(tempfile.mkdtemp(prefix="fishseg-bench-"))
     synthesize(tmp / "in", frames=args.frames, seed=77, cfg=SynthConfig(), progress=False)
@@ -81,22 +111,32 @@ def main() -> None:
     print(f"decode only: {decode_fps:.1f} frames/s")
     print()
     stages = ["decode", "network", "lookup", "overlap-add", "separate", "track", "export"]
-    print("| processing width | frames/s | " + " | ".join(stages) + " |")
-    print("|---:|---:|" + "---:|" * len(stages))
+    print("| processing width | maps | export thread | frames/s | " + " | ".join(stages) + " |")
+    print("|---:|---|---|---:|" + "---:|" * len(stages))
     for width in args.widths:
         model.cfg = dataclasses.replace(
             model.cfg, model=dataclasses.replace(model.cfg.model, processing_width=width))
         first = next(iter(FrameReader(video, args.batch)))[1]
         model.predict_maps(first)  # compile for this width outside the timing
         shares = map_shares(model, first)
-        s = segment_video(video, tmp / f"out{width}", model=model, batch_size=args.batch,
-                          overwrite=True, progress=False)
-        st = s["stage_seconds"]
-        total = sum(st.values())
-        parts = {"decode": st["decode"], "separate": st["separate"], "track": st["track"],
-                 "export": st["export"], **{k: v * st["maps"] for k, v in shares.items()}}
-        row = " | ".join(f"{100 * parts[k] / total:.0f}%" for k in stages)
-        print(f"| {width} | {s['frames'] / total:.2f} | {row} |")
+        runs = [("model", model, bg) for bg in threads]
+        if args.host_bound:
+            runs += [("made before", PrecomputedMaps(model, video, args.batch), bg)
+                     for bg in threads]
+        for kind, m, bg in runs:
+            if kind != "model":
+                m._done = 0
+            s = segment_video(video, tmp / f"out{width}", model=m, batch_size=args.batch,
+                              overwrite=True, progress=False, background_export=bg)
+            st = s["stage_seconds"]
+            total = sum(st.values())
+            split = shares if kind == "model" else {"network": 1.0, "lookup": 0.0,
+                                                    "overlap-add": 0.0}
+            parts = {"decode": st["decode"], "separate": st["separate"], "track": st["track"],
+                     "export": st["export"], **{k: v * st["maps"] for k, v in split.items()}}
+            row = " | ".join(f"{100 * parts[k] / total:.0f}%" for k in stages)
+            print(f"| {width} | {kind} | {'yes' if bg else 'no'} | "
+                  f"{s['frames'] / s['seconds']:.2f} | {row} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -238,3 +238,18 @@ def test_roi_that_does_not_fit_an_input_fails_that_input_only(belt, tmp_path):
     assert status["small"].status == "failed"
     assert "belt_roi.png" in status["small"].message and "320x180" in status["small"].message
     assert not (tmp_path / "out" / "small").exists()
+
+
+def test_background_export_writes_the_same_files(belt, tmp_path):
+    src, _ = belt
+    outs = {}
+    for bg in (True, False):
+        outs[bg] = tmp_path / f"bg{bg}" / "video"
+        segment_video(src / "video.mp4", outs[bg], model=OracleModel(src / "masks"),
+                      batch_size=4, progress=False, overlay=False, background_export=bg)
+    files = sorted(p.relative_to(outs[True]) for p in outs[True].rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(outs[False]) for p in outs[False].rglob("*") if p.is_file())
+    assert len(files) == 40 + 4
+    for f in files:
+        if f.name != "summary.json":     # which holds the seconds taken
+            assert (outs[True] / f).read_bytes() == (outs[False] / f).read_bytes(), f
