@@ -93,7 +93,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    from fishseg.pipeline import results_table, segment_inputs
+    from fishseg.pipeline import results_table, segment_inputs, write_inputs_table
 
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
@@ -116,6 +116,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         cfg = _config(args, base=model.cfg, **flags)
         results = segment_inputs(args.inputs, args.out, model=model, cfg=cfg, **kwargs)
     print(results_table(results))
+    if results:
+        print(f"table of all inputs: {write_inputs_table(results, args.out)}")
     return 1 if any(r.status == "failed" for r in results) else 0
 
 

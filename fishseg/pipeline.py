@@ -3,7 +3,8 @@
 ``segment_video`` streams one input through decode -> model (fg/edge maps) -> separation
 (markers + seeded watershed) -> tracking -> export, a batch of frames at a time, so memory
 stays bounded for a video of any length. ``segment_inputs`` runs it over many inputs,
-keeps going when one fails, and reports done / skipped / failed.
+keeps going when one fails, and reports done / skipped / failed;
+``write_inputs_table`` keeps ``OUT/inputs.csv``, one row per input of the batch.
 
 Outputs of one input are written into a staging folder ``OUT/.<name>.partial`` and moved
 to ``OUT/<name>`` only when complete (``summary.json`` written last), so an interrupted
@@ -12,6 +13,9 @@ run (Ctrl-C, a crash, a decode error) never leaves a folder that a rerun would s
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import json
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -27,7 +31,7 @@ from tqdm.auto import tqdm
 from fishseg.config import Config
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
-from fishseg.io.export import ExportWriter, is_complete
+from fishseg.io.export import ExportWriter, atomic_write, is_complete
 from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.video import FrameReader
 from fishseg.roi import load_roi, roi_border
@@ -259,3 +263,66 @@ def results_table(results: Sequence[InputResult]) -> str:
     counts = {k: sum(r.status == k for r in results) for k in ("done", "skipped", "failed")}
     lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
     return "\n".join(lines)
+
+
+#: Columns of ``OUT/inputs.csv`` (:func:`write_inputs_table`).
+INPUTS_COLUMNS = ("output", "input", "status", "frames", "video_s", "distinct_fish",
+                  "mean_fish_in_view", "max_fish_in_view", "seconds", "model_checksum",
+                  "message")
+
+
+def _counts_stats(out_dir: Path) -> tuple[str, str]:
+    """(mean, max) of fish_in_view in ``out_dir/counts.csv``, as text ('' if none)."""
+    try:
+        with open(out_dir / "counts.csv", newline="", encoding="utf-8") as f:
+            n = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
+    except (OSError, KeyError, ValueError):
+        return "", ""
+    return (f"{np.mean(n):.2f}", str(max(n))) if n else ("", "")
+
+
+def write_inputs_table(results: Sequence[InputResult], out: str | Path) -> Path:
+    """Write (or update) ``OUT/inputs.csv``: one row per input of the batch.
+
+    Rows of earlier runs into the same ``OUT`` are kept and those of this run's inputs
+    replaced (keyed by output folder), so the table covers the whole batch however many
+    times it was restarted. A skipped input's numbers come from its ``summary.json``.
+
+    Args:
+        results: what :func:`segment_inputs` (or the Ray engine) returned.
+        out: the output root.
+
+    Returns:
+        the path of the table (written atomically).
+    """
+    out = Path(out)
+    path = out / "inputs.csv"
+    rows: dict[str, dict] = {}
+    if path.is_file():
+        with contextlib.suppress(OSError, csv.Error), open(path, newline="", encoding="utf-8") as f:
+            rows = {r["output"]: r for r in csv.DictReader(f) if r.get("output")}
+    for r in results:
+        s = dict(r.summary or {})
+        done = r.status in ("done", "skipped") and is_complete(r.out_dir)
+        if done and ("frames" not in s or s.get("skipped")):
+            with contextlib.suppress(OSError, ValueError):
+                s = json.loads((Path(r.out_dir) / "summary.json").read_text(encoding="utf-8"))
+        mean, peak = _counts_stats(Path(r.out_dir)) if done else ("", "")
+        fps = s.get("fps") or 0
+        # an input that could not even be listed (missing) has no folder of its own
+        key = (Path(r.out_dir).name if Path(r.out_dir).resolve() != out.resolve()
+               else output_name(Path(r.input)))
+        rows[key] = {
+            "output": key, "input": r.input, "status": r.status,
+            "frames": s.get("frames", "") if done else "",
+            "video_s": f"{s['frames'] / fps:.2f}" if done and fps and "frames" in s else "",
+            "distinct_fish": s.get("distinct_fish", "") if done else "",
+            "mean_fish_in_view": mean, "max_fish_in_view": peak,
+            "seconds": s.get("seconds", "") if done else "",
+            "model_checksum": (s.get("model_checksum") or "")[:12] if done else "",
+            "message": r.message}
+    with atomic_write(path) as f:
+        w = csv.DictWriter(f, fieldnames=INPUTS_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows[k] for k in sorted(rows))
+    return path

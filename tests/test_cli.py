@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import subprocess
@@ -44,11 +45,20 @@ def test_segment_roi_flag(capsys, tmp_path):
     out = tmp_path / "out"
     assert main(["-q", "segment", video, "--out", str(out), "--model", "fast", "--no-overlay",
                  "--roi", "0,0,500,96"]) == 1
-    assert "ROI '0,0,500,96'" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "ROI '0,0,500,96'" in printed and str(out / "inputs.csv") in printed
+    with open(out / "inputs.csv", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["output"], row["status"], row["frames"]) == ("video", "failed", "")
+    assert "ROI" in row["message"]
     assert main(["-q", "segment", video, "--out", str(out), "--model", "fast", "--no-overlay",
                  "--roi", "0,0,80,96"]) == 0
     summary = json.loads((out / "video" / "summary.json").read_text())
     assert summary["roi"] == "0,0,80,96" and summary["frames"] == 3
+    with open(out / "inputs.csv", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["output"], row["status"], row["frames"]) == ("video", "done", "3")
+    assert row["distinct_fish"] == str(summary["distinct_fish"])
 
 
 def test_tune_writes_a_model_with_the_tuned_separation(capsys, tmp_path):

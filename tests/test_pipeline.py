@@ -20,7 +20,13 @@ from fishseg.config import Config, SeparateConfig, SynthConfig
 from fishseg.io.images import read_labels, write_image
 from fishseg.io.video import VideoWriter
 from fishseg.metrics import count_scores, true_count_range
-from fishseg.pipeline import expand_inputs, results_table, segment_inputs, segment_video
+from fishseg.pipeline import (
+    expand_inputs,
+    results_table,
+    segment_inputs,
+    segment_video,
+    write_inputs_table,
+)
 from fishseg.synth import synthesize
 from fishseg.targets import target_maps
 
@@ -150,6 +156,24 @@ def test_bad_inputs_are_reported_and_others_processed(belt, tmp_path):
     again = segment_inputs([good, cut], out, model=Model(src / "masks"), progress=False)
     assert [r.status for r in again] == ["skipped", "failed"]
     assert (out / "video" / "summary.json").stat().st_mtime_ns == before
+    # OUT/inputs.csv: the whole batch in one table, kept up to date across reruns
+    write_inputs_table(results, out)
+    first = {r["output"]: r for r in read_csv(out / "inputs.csv")}
+    write_inputs_table(again, out)
+    rows = {r["output"]: r for r in read_csv(out / "inputs.csv")}
+    assert set(rows) == set(first) == {"notes", "video", "empty", "cut", "grey", "stills", "missing"}
+    assert rows["video"]["status"] == "skipped" and first["video"]["status"] == "done"
+    video = json.loads((out / "video" / "summary.json").read_text())
+    counts = [int(r["fish_in_view"]) for r in read_csv(out / "video" / "counts.csv")]
+    for r in (first["video"], rows["video"]):   # numbers from summary.json when skipped
+        assert int(r["frames"]) == video["frames"] == 40
+        assert float(r["video_s"]) == pytest.approx(40 / video["fps"], abs=0.01)
+        assert int(r["distinct_fish"]) == video["distinct_fish"]
+        assert float(r["mean_fish_in_view"]) == pytest.approx(np.mean(counts), abs=0.01)
+        assert int(r["max_fish_in_view"]) == max(counts)
+    assert rows["stills"] == first["stills"] and rows["stills"]["frames"] == "2"
+    assert rows["cut"]["status"] == "failed" and "cut.mp4" in rows["cut"]["message"]
+    assert rows["cut"]["frames"] == rows["missing"]["distinct_fish"] == ""
 
 
 def test_interrupted_input_leaves_no_output(belt, tmp_path):
