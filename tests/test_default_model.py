@@ -14,7 +14,7 @@ import pytest
 
 from fishseg.config import SynthConfig
 from fishseg.io.images import read_labels
-from fishseg.metrics import count_instances, count_scores, instance_scores, map_scores
+from fishseg.metrics import count_scores, instance_scores, map_scores, true_count_range
 from fishseg.model.bundle import DEFAULT_MODEL, load_model
 from fishseg.pipeline import segment_video
 from fishseg.synth import render_frames, synthesize
@@ -22,7 +22,8 @@ from fishseg.synth import render_frames, synthesize
 pytestmark = pytest.mark.slow
 
 # Regression guards: measured 2026-11-23 on the model trained on the H100 (fg IoU 0.948,
-# edge F1 0.645, AP@0.5 0.313 on these 6 stills; count MAE 2.07 and 21 distinct fish
+# edge F1 0.645, AP@0.5 0.313 on these 6 stills; count MAE 2.07 (with slivers as
+# don't care, as for every count in docs/accuracy.md) and 21 distinct fish
 # (33 tracks) for 16 on the video), with a margin.
 # They are NOT all the targets of the issues (edge F1 0.70 on the full held-out set,
 # count MAE 0.5, distinct fish within 10%): docs/accuracy.md says what is missing.
@@ -60,10 +61,10 @@ def test_counts_on_a_heldout_video(model, tmp_path):
                       progress=False, overlay=False)
     with open(tmp_path / "out" / "counts.csv", newline="") as f:
         found = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
-    truth = count_instances(np.stack([read_labels(p) for p in
-                                      sorted((tmp_path / "in" / "masks").glob("*.png"))]))
-    err = count_scores(truth, found)
-    assert err["mae"] <= COUNT_MAE_MAX, (truth.tolist(), found)
+    sure, possible = true_count_range(np.stack(
+        [read_labels(p) for p in sorted((tmp_path / "in" / "masks").glob("*.png"))]))
+    err = count_scores(sure, found, true_max=possible)   # slivers don't care, as the docs
+    assert err["mae"] <= COUNT_MAE_MAX, (sure.tolist(), possible.tolist(), found)
     assert abs(s["distinct_fish"] - meta["fish_count"]) <= DISTINCT_ERR_MAX * meta["fish_count"]
 
 
