@@ -63,6 +63,8 @@ class TargetsConfig:
     """Target maps derived from instance labels."""
 
     edge_width: int = _f(2, "edge thickness in pixels (each side of a boundary)", min=1, max=16)
+    contact: bool = _f(False, "also learn a contact map (boundaries between two fish only) "
+                       "and separate fish on it: a tail's narrow neck is then no cut")
 
 
 @dataclass(frozen=True)

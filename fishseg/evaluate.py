@@ -58,7 +58,8 @@ class Method(Protocol):
 
 
 class MapsMethod:
-    """Any model with ``predict_maps`` and ``cfg``, separated by :func:`fishseg.separate.separate`.
+    """Any model with ``predict_maps`` and ``cfg``, separated by :func:`fishseg.separate.separate`
+    on :func:`fishseg.separate.separation_maps` (the contact map where the model has one).
 
     Args:
         model: has ``predict_maps(frames) -> (fg, edge)`` ((B, H, W) float32 each) and
@@ -70,9 +71,9 @@ class MapsMethod:
         self.model, self.name = model, name
 
     def segment(self, images: np.ndarray) -> np.ndarray:
-        from fishseg.separate import separate
+        from fishseg.separate import separate, separation_maps
 
-        fg, edge = self.model.predict_maps(images)
+        fg, edge = separation_maps(self.model, images)
         return np.asarray(separate(fg, edge, self.model.cfg.separate), np.int32)
 
 

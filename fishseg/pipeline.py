@@ -35,7 +35,7 @@ from fishseg.io.export import ExportWriter, atomic_write, is_complete
 from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.video import FrameReader
 from fishseg.roi import load_roi, roi_border
-from fishseg.separate import separate
+from fishseg.separate import separate, separation_maps
 from fishseg.tracking import Tracker
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".ts",
@@ -162,7 +162,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     frames = _resize(frames, scale)
                     times["decode"] += time.perf_counter() - t
                     t = time.perf_counter()
-                    fg, edge = model.predict_maps(frames)
+                    fg, edge = separation_maps(model, frames)
                     if keep is not None:  # nothing outside the ROI is fish
                         fg = fg * keep
                     jax.block_until_ready((fg, edge))  # maps stay on the device

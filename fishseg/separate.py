@@ -34,6 +34,17 @@ from fishseg.labeling import _label_frame, _remove_frame
 from fishseg.watershed import _watershed_frame, skimage_watershed
 
 
+def separation_maps(model, frames):
+    """The maps a model's fish are separated on: ``(fg, boundary)``, (B, H, W) each.
+
+    ``model.separation_maps`` where the model has it (a bundle with a contact map gives
+    that map as the boundary), else ``model.predict_maps`` (fg and edge): so any object
+    with ``predict_maps`` (a baseline, a test's oracle) works as a model.
+    """
+    fn = getattr(model, "separation_maps", None) or model.predict_maps
+    return fn(frames)
+
+
 def resolve_backend(backend: str) -> str:
     """``"jax"`` or ``"skimage"`` for a configured backend (``"auto"`` looks at the device)."""
     if backend == "auto":

@@ -112,7 +112,8 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
                                 f"got {img.shape} {img.dtype} and {lab.shape}")
     train_idx, val_idx = split_frames(len(samples), t.val_fraction, t.seed)
     source = build_source(images, labels, cfg.model.processing_width, cfg.targets.edge_width,
-                          cfg.model.std_floor, hard=t.hard_share > 0)
+                          cfg.model.std_floor, hard=t.hard_share > 0,
+                          contact=cfg.targets.contact)
     rng = np.random.default_rng(t.seed + 1)
     train_c = sample_centres(source, train_idx, t.patches_per_image, t.balance, rng,
                              t.hard_share)

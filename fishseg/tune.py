@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from fishseg.config import SeparateConfig
 from fishseg.metrics import count_instances, count_scores, instance_scores
+from fishseg.separate import separation_maps
 
 #: Search stages: each is a dict field -> candidate values, searched jointly.
 STAGES: tuple[dict[str, tuple], ...] = (
@@ -122,7 +123,7 @@ def tune_model(model, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]
     pick = np.unique(np.linspace(0, len(images) - 1, min(max_frames, len(images))).astype(int))
     fgs, edges, labs = [], [], []
     for i in pick:  # frames may differ in size: tune on what each frame gives
-        fg, edge = model.predict_maps(np.asarray(images[i])[None])
+        fg, edge = separation_maps(model, np.asarray(images[i])[None])
         fgs.append(np.asarray(fg[0]))
         edges.append(np.asarray(edge[0]))
         labs.append(np.asarray(labels[i]))

@@ -5,7 +5,12 @@ the network's codewords on training patches (as ``fishseg train`` does after fit
 Useful to trade lookup cost against map detail without retraining.
 
     .venv/bin/python scripts/rebuild_dictionary.py --size 4096 --samples 120000 \\
-        --stills 200 --out runs/dict4096.fishseg
+        --stills 200 --out runs/dict4096.fishseg [--contact]
+
+``--contact`` gives the dictionary values a third channel, the contact map (boundaries
+between two fish, :func:`fishseg.targets.contact_map`): the model then separates fish on
+it (:meth:`FishsegModel.separation_maps`). Re-tune its separation afterwards
+(``fishseg tune``): the bundled thresholds were chosen on edge maps.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=101, help="seed of the training stills")
     ap.add_argument("--config", default=str(REPO / "configs" / "default.yaml"),
                     help="config the stills were rendered with (its synth section)")
+    ap.add_argument("--contact", action="store_true",
+                    help="add the contact map (boundaries between two fish) as a third channel")
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
 
@@ -49,7 +56,8 @@ def main() -> None:
     images, labels = render_frames(args.stills, args.seed, load_config(args.config).synth,
                                    stills=True, workers=os.cpu_count() or 1)
     source = build_source(list(images), list(labels), cfg.model.processing_width,
-                          cfg.targets.edge_width, cfg.model.std_floor, hard=t.hard_share > 0)
+                          cfg.targets.edge_width, cfg.model.std_floor, hard=t.hard_share > 0,
+                          contact=args.contact)
     train_idx, _ = split_frames(len(images), t.val_fraction, t.seed)
     rng = np.random.default_rng(t.seed + 2)
     centres = sample_centres(source, train_idx, max(1, -(-args.samples // len(train_idx))),
@@ -65,7 +73,8 @@ def main() -> None:
         cfg.dictionary, size=args.size, samples=args.samples, kmeans_iters=args.iters))
     meta = {**model.meta, "dictionary_entries": int(len(keys)),
             "dictionary_rebuilt": {"from": model.checksum, "stills": args.stills,
-                                   "seed": args.seed, "samples": int(len(centres))}}
+                                   "seed": args.seed, "samples": int(len(centres)),
+                                   "contact": bool(args.contact)}}
     from fishseg.model.network import get_params
 
     out = FishsegModel(new_cfg, get_params(model.net), model.pca, keys, values, meta).save(args.out)

@@ -193,3 +193,23 @@ def test_multi_scale_maps_are_the_mean_of_the_single_scale_maps(exact_float32):
     np.testing.assert_allclose(edge, (single[96][1] + single[128][1]) / 2, atol=1e-6)
     assert not np.allclose(single[96][1], single[128][1])  # the scales do differ
     assert model.checksum != load_model("fast").checksum   # inference settings are hashed
+
+
+def test_a_contact_channel_is_kept_and_separates(frames, tmp_path):
+    rng = np.random.default_rng(4)
+    base = random_model(2)
+    values = rng.random((len(base.keys), 3, 16, 16)).astype(np.float32)
+    m3 = FishsegModel(CFG, get_params(base.net), base.pca, base.keys, values, {})
+    assert (base.channels, m3.channels) == (2, 3)
+    loaded = load_model(m3.save(tmp_path / "c.fishseg"))
+    assert loaded.channels == 3 and loaded.checksum == m3.checksum != base.checksum
+    stack = np.asarray(loaded.predict_stack(frames))
+    assert stack.shape == (3, 3, 48, 80)
+    fg, edge = (np.asarray(x) for x in loaded.predict_maps(frames))
+    sfg, boundary = (np.asarray(x) for x in loaded.separation_maps(frames))
+    assert np.array_equal(fg, stack[:, 0]) and np.array_equal(edge, stack[:, 1])
+    assert np.array_equal(sfg, fg) and np.array_equal(boundary, stack[:, 2])
+    # fg and edge channels alike: the same maps as the 2-channel model
+    m2 = FishsegModel(CFG, get_params(base.net), base.pca, base.keys, values[:, :2], {})
+    np.testing.assert_array_equal(np.asarray(m2.predict_maps(frames)[1]), edge)
+    assert np.array_equal(np.asarray(m2.separation_maps(frames)[1]), edge)  # no contact: edge

@@ -104,3 +104,51 @@ def test_rejects_float_labels_and_bad_width():
         edge_map(np.zeros((4, 4), np.float32))
     with pytest.raises(ValueError, match="width"):
         edge_map(np.zeros((4, 4), np.int32), 0)
+
+
+def brute_contact(lab: np.ndarray, width: int) -> np.ndarray:
+    """The definition, pixel by pixel: two different fish ids within Chebyshev distance
+    ``width`` (inside the frame)."""
+    out = np.zeros(lab.shape, bool)
+    for y in range(lab.shape[0]):
+        for x in range(lab.shape[1]):
+            win = lab[max(y - width, 0):y + width + 1, max(x - width, 0):x + width + 1]
+            out[y, x] = len(np.unique(win[win > 0])) >= 2
+    return out
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_contact_map_is_its_definition(width):
+    from fishseg.targets import contact_map
+
+    rng = np.random.default_rng(width)
+    lab = touching_squares()
+    lab[25:30, 2:8] = 3                      # a fish alone on the belt: no contact
+    lab[0:6, 30:40] = 7                      # two fish with a 1-px gap of belt
+    lab[7:12, 30:40] = 4
+    lab[rng.random(lab.shape) < 0.01] = 5    # specks
+    np.testing.assert_array_equal(contact_map(lab, width), brute_contact(lab, width))
+    batch = np.stack([lab, np.zeros_like(lab), touching_squares()])
+    assert np.array_equal(contact_map(batch, width)[2], contact_map(touching_squares(), width))
+    assert not contact_map(batch, width)[1].any()
+
+
+def test_contact_map_leaves_a_narrow_neck_alone():
+    from fishseg.targets import contact_map, target_stack
+
+    # a body, a 3-px neck and a tail fan: one fish, all edge at the neck, no contact
+    lab = np.zeros((H, W), np.int32)
+    lab[8:24, 4:22] = 1
+    lab[15:18, 22:28] = 1
+    lab[10:22, 28:34] = 1
+    edge = edge_map(lab, 2)
+    assert edge[15:18, 22:28].all() and not contact_map(lab, 2).any()
+    lab[10:22, 34:38] = 2                     # another fish touching the tail
+    c = contact_map(lab, 2)
+    assert c[10:22, 32:36].all() and not c[:, :30].any()
+    t = target_stack(lab, 2, contact=True)
+    assert t.shape == (H, W, 3) and t.dtype == np.uint8
+    assert np.array_equal(t[..., 2], c) and np.array_equal(t[..., 1], edge_map(lab, 2))
+    assert target_stack(lab, 2).shape == (H, W, 2)
+    with pytest.raises(ValueError, match="contact width"):
+        contact_map(lab, 0)

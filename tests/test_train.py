@@ -103,3 +103,20 @@ def test_split_by_frame():
     tr, va = split_frames(1, 0.2, 0)
     np.testing.assert_array_equal(tr, va)
     assert list(split_frames(5, 0.2, 3)[1]) == list(split_frames(5, 0.2, 3)[1])
+
+
+def test_training_with_a_contact_map(tmp_path):
+    cfg = from_dict({**TINY, "targets": {"contact": True}})
+    path = train_on_samples(toy_samples(4), cfg, tmp_path / "c.fishseg", progress=False)
+    m = FishsegModel.load(path)
+    assert m.channels == 3 and m.values.shape[1:] == (3, 16, 16) and m.cfg.targets.contact
+    assert m.pca["components"].shape == (4, 3 * 256)
+    sample = toy_samples(1, seed=9)[0]
+    stack = np.asarray(m.predict_stack(sample.image[None]))
+    assert stack.shape == (1, 3, 48, 64) and 0 <= stack.min() and stack.max() <= 1
+    from fishseg.separate import separate
+    fg, boundary = m.separation_maps(sample.image[None])
+    assert np.array_equal(np.asarray(boundary), stack[:, 2])
+    # segment() separates on the contact map, with the thresholds tuned on it
+    np.testing.assert_array_equal(m.segment(sample.image[None]),
+                                  np.asarray(separate(fg, boundary, m.cfg.separate)))

@@ -76,7 +76,8 @@ class FishsegModel:
         cfg: the configuration it was trained with (``model`` settings are used here).
         params: network weights, ``{"conv1/kernel": array, ...}``.
         pca: ``{"mean", "components", "scale"}`` of the target codes.
-        keys: (K, D) dictionary keys. values: (K, 2, 16, 16) dictionary values in [0, 1]
+        keys: (K, D) dictionary keys. values: (K, C, 16, 16) dictionary values in [0, 1],
+            C = 2 (fg, edge) or 3 (fg, edge, contact)
             (kept at float16 precision, as stored in the file).
         meta: JSON-serialisable extra information (training summary).
     """
@@ -93,9 +94,14 @@ class FishsegModel:
         self._graphdef, self._state = nnx.split(self.net)
         self._keys_j, self._values_j = jnp.asarray(self.keys), jnp.asarray(self.values)
 
-    def predict_maps(self, frames: Any, *, tta: bool | None = None,
-                     batch_size: int | None = None) -> tuple[jax.Array, jax.Array]:
-        """Foreground and edge maps of frames.
+    @property
+    def channels(self) -> int:
+        """Maps the dictionary makes: 2 (fg, edge) or 3 (fg, edge, contact)."""
+        return int(self.values.shape[1])
+
+    def predict_stack(self, frames: Any, *, tta: bool | None = None,
+                      batch_size: int | None = None) -> jax.Array:
+        """Every map of frames: (B, C, H, W) float32 in [0, 1], C = :attr:`channels`.
 
         The maps are made at ``model.processing_width`` and at each of
         ``model.extra_widths`` (multi-scale inference), brought to the frame's size and
@@ -107,9 +113,6 @@ class FishsegModel:
                 ``model.tta`` of the configuration).
             batch_size: frames per jitted call (default ``model.batch_size``); a last,
                 short batch is padded so every call has the same shape.
-
-        Returns:
-            ``(fg, edge)``: (B, H, W) float32 jax arrays in [0, 1].
         """
         frames = np.asarray(frames)
         if frames.ndim == 3 and frames.shape[-1] == 3:
@@ -118,28 +121,49 @@ class FishsegModel:
             raise ValueError(f"frames must be (B, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
         tta = self.cfg.model.tta if tta is None else tta
         bs = batch_size or self.cfg.model.batch_size
-        fgs, edges = [], []
+        out = []
         for i in range(0, len(frames), bs):
             chunk = frames[i:i + bs]
             n = len(chunk)
             if len(frames) > bs and n < bs:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
             widths = (self.cfg.model.processing_width, *self.cfg.model.extra_widths)
-            fg = edge = None
+            maps = None
             for w in widths:
-                f, e = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
-                             w, self.cfg.dictionary.chunk, tta, self.cfg.model.std_floor)
-                fg, edge = (f, e) if fg is None else (fg + f, edge + e)
+                m = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
+                          w, self.cfg.dictionary.chunk, tta, self.cfg.model.std_floor)
+                maps = m if maps is None else maps + m
             if len(widths) > 1:
-                fg, edge = fg / len(widths), edge / len(widths)
-            fgs.append(fg[:n])
-            edges.append(edge[:n])
-        if len(fgs) == 1:
-            return fgs[0], edges[0]
-        return jnp.concatenate(fgs), jnp.concatenate(edges)
+                maps = maps / len(widths)
+            out.append(maps[:n])
+        return out[0] if len(out) == 1 else jnp.concatenate(out)
+
+    def predict_maps(self, frames: Any, *, tta: bool | None = None,
+                     batch_size: int | None = None) -> tuple[jax.Array, jax.Array]:
+        """Foreground and edge maps of frames (:meth:`predict_stack`'s first two).
+
+        Returns:
+            ``(fg, edge)``: (B, H, W) float32 jax arrays in [0, 1].
+        """
+        maps = self.predict_stack(frames, tta=tta, batch_size=batch_size)
+        return maps[:, 0], maps[:, 1]
+
+    def separation_maps(self, frames: Any, *, batch_size: int | None = None
+                        ) -> tuple[jax.Array, jax.Array]:
+        """The maps fish are separated on: fg and the boundary map.
+
+        The boundary map is the contact map for a model that has one (boundaries between
+        two fish only: markers then run through a fish's narrow tail neck), else the edge
+        map.
+
+        Returns:
+            ``(fg, boundary)``: (B, H, W) float32 jax arrays in [0, 1].
+        """
+        maps = self.predict_stack(frames, batch_size=batch_size)
+        return maps[:, 0], maps[:, 2 if maps.shape[1] > 2 else 1]
 
     def segment(self, frames: Any, *, batch_size: int | None = None) -> np.ndarray:
-        """Instance labels of frames: maps, then separation with the bundle's settings.
+        """Instance labels of frames: maps, then separation (markers + watershed).
 
         Args:
             frames: (B, H, W, 3) uint8 RGB (or one (H, W, 3) frame).
@@ -151,8 +175,8 @@ class FishsegModel:
         """
         from fishseg.separate import separate
 
-        fg, edge = self.predict_maps(frames, batch_size=batch_size)
-        return np.asarray(separate(fg, edge, self.cfg.separate))
+        fg, boundary = self.separation_maps(frames, batch_size=batch_size)
+        return np.asarray(separate(fg, boundary, self.cfg.separate))
 
     @property
     def checksum(self) -> str:

@@ -1,9 +1,9 @@
 """Target codes (PCA), the learned dictionary (k-means) and nearest-neighbour lookup.
 
 - :func:`fit_pca` / :func:`encode`: the network's regression targets are the PCA
-  (scikit-learn) coordinates of the 512-d target patches (fg and edge 16x16 patches,
-  concatenated), divided by one scale so that the first code has unit variance. With
-  orthonormal components the squared error in code space is the patch reconstruction
+  (scikit-learn) coordinates of the C*256-d target patches (fg, edge and, with a
+  contact map, contact 16x16 patches, concatenated), divided by one scale so that the
+  first code has unit variance. With orthonormal components the squared error in code space is the patch reconstruction
   error (up to that scale).
 - :func:`lookup`: index of the nearest key (squared L2) of every query, as one matrix
   product and argmin per chunk of query rows (``||k||^2 - 2 q.k``), the chunks run by
@@ -27,7 +27,7 @@ def fit_pca(targets: np.ndarray, dim: int, seed: int = 0) -> dict[str, np.ndarra
     """PCA of flattened target patches.
 
     Args:
-        targets: (N, P) float32 target patches (P = 2*16*16 = 512), N > dim.
+        targets: (N, P) float32 target patches (P = C*16*16: 512, or 768 with contact), N > dim.
         dim: number of components (the code dimension).
         seed: random state for scikit-learn.
 
@@ -126,12 +126,12 @@ def build_dictionary(codes: np.ndarray, patches: np.ndarray, size: int, iters: i
 
     Args:
         codes: (N, D) float32 network codewords of training patches.
-        patches: (N, 2, 16, 16) target patches (fg, edge) in [0, 1].
+        patches: (N, C, 16, 16) target patches (fg, edge[, contact]) in [0, 1].
         size: K, the number of entries; with N <= K every pair is kept as is.
         iters: k-means iterations. seed: random seed. chunk: lookup chunk.
 
     Returns:
-        ``(keys, values)``: (K', D) float32 and (K', 2, 16, 16) float32, K' <= K
+        ``(keys, values)``: (K', D) float32 and (K', C, 16, 16) float32, K' <= K
         (clusters left empty are dropped).
     """
     codes = np.asarray(codes, np.float32)

@@ -188,20 +188,20 @@ def dense_codewords(net, x: jax.Array) -> jax.Array:
 
 def dense_maps(net, keys: jax.Array, values: jax.Array, frames: jax.Array, *,
                width: int, chunk: int, tta: bool = False,
-               std_floor: float = STD_FLOOR) -> tuple[jax.Array, jax.Array]:
-    """fg and edge maps of a batch of frames (jit this with ``width``, ``chunk``, ``tta``
-    static).
+               std_floor: float = STD_FLOOR) -> jax.Array:
+    """The maps of a batch of frames (jit this with ``width``, ``chunk``, ``tta`` static).
 
     Args:
         net: the :class:`~fishseg.model.network.FieldNet` (eval mode).
-        keys: (K, D) float32 dictionary keys. values: (K, 2, 16, 16) float32.
+        keys: (K, D) float32 dictionary keys. values: (K, C, 16, 16) float32.
         frames: (B, H, W, 3) or (B, H, W) uint8.
         width: processing width. chunk: query rows per lookup chunk.
         tta: also run on the horizontally flipped frames and average.
         std_floor: see :func:`standardise`.
 
     Returns:
-        ``(fg, edge)``, each (B, H, W) float32 in [0, 1].
+        (B, C, H, W) float32 in [0, 1]: fg, edge (and contact when the dictionary has a
+        third channel).
     """
     frames = jnp.asarray(frames)
     big_h, big_w = frames.shape[1], frames.shape[2]
@@ -217,5 +217,4 @@ def dense_maps(net, keys: jax.Array, values: jax.Array, frames: jax.Array, *,
     maps = maps / len(views)
     if (maps.shape[2], maps.shape[3]) != (big_h, big_w):
         maps = jax.image.resize(maps, (*maps.shape[:2], big_h, big_w), method="linear")
-    maps = jnp.clip(maps, 0.0, 1.0)
-    return maps[:, 0], maps[:, 1]
+    return jnp.clip(maps, 0.0, 1.0)

@@ -26,7 +26,7 @@ import numpy as np
 
 from fishseg.model.fields import STD_FLOOR, prepare, processing_size
 from fishseg.model.network import INPUT_PATCH, TARGET_OFFSET, TARGET_PATCH
-from fishseg.targets import target_maps
+from fishseg.targets import target_stack
 
 HALF = INPUT_PATCH // 2  # 17: reflect padding around each frame
 
@@ -38,7 +38,8 @@ class PatchSource:
     Attributes:
         frames: (F, Hm + 34, Wm + 34, 3) float16, standardised, reflect-padded by 17
             (frames smaller than the largest are zero beyond their padding).
-        targets: (F, Hm + 34, Wm + 34, 2) uint8 fg and edge (0/1), padded alike.
+        targets: (F, Hm + 34, Wm + 34, C) uint8 fg, edge (and contact) maps (0/1),
+            padded alike (C = 2, or 3 with ``contact``).
         sizes: (F, 2) int32 (h, w) of each prepared frame.
         classes: per frame, a (h, w) uint8 map: 0 belt, 1 fish interior, 2 edge.
         hard: per frame, ``(belt, edge)`` int64 flat pixel indices of the hard examples:
@@ -86,7 +87,8 @@ def hard_pixels(x: np.ndarray, lab: np.ndarray, cls: np.ndarray) -> tuple[np.nda
 
 
 def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
-                 edge_width: int, std_floor: float = STD_FLOOR, hard: bool = True) -> PatchSource:
+                 edge_width: int, std_floor: float = STD_FLOOR, hard: bool = True,
+                 contact: bool = False) -> PatchSource:
     """Prepare frames and targets at the processing scale.
 
     Args:
@@ -97,6 +99,8 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
         std_floor: input standardisation floor (see :func:`fishseg.model.fields.standardise`).
         hard: also find each frame's hard examples (:func:`hard_pixels`; ``hard`` is None
             without them).
+        contact: add the contact map (:func:`fishseg.targets.contact_map`) as a third
+            target channel.
     """
     prepped, targs, sizes, classes, hard_lists = [], [], [], [], []
     for img, lab in zip(images, labels, strict=True):
@@ -106,9 +110,9 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
         if lab.shape != (h, w):
             lab = cv2.resize(lab.astype(np.int32).astype(np.float32), (w, h),
                              interpolation=cv2.INTER_NEAREST).astype(np.int32)
-        fg, edge = target_maps(lab.astype(np.int32), edge_width)
+        t = target_stack(lab.astype(np.int32), edge_width, contact)
+        fg, edge = t[..., 0], t[..., 1]
         prepped.append(np.pad(x, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
-        t = np.stack([fg, edge], -1).astype(np.uint8)
         targs.append(np.pad(t, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
         sizes.append((h, w))
         classes.append(np.where(edge > 0, 2, np.where(fg > 0, 1, 0)).astype(np.uint8))
@@ -117,7 +121,7 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
     hm = max(s[0] for s in sizes) + 2 * HALF
     wm = max(s[1] for s in sizes) + 2 * HALF
     frames = np.zeros((len(prepped), hm, wm, 3), np.float16)
-    targets = np.zeros((len(prepped), hm, wm, 2), np.uint8)
+    targets = np.zeros((len(prepped), hm, wm, targs[0].shape[-1] if targs else 2), np.uint8)
     for i, (x, t) in enumerate(zip(prepped, targs, strict=True)):
         frames[i, :x.shape[0], :x.shape[1]] = x
         targets[i, :t.shape[0], :t.shape[1]] = t
@@ -169,7 +173,8 @@ def _cut(frames: jax.Array, targets: jax.Array, c: jax.Array) -> tuple[jax.Array
     f, y, x = c[0], c[1], c[2]
     inp = jax.lax.dynamic_slice(frames, (f, y, x, 0), (1, INPUT_PATCH, INPUT_PATCH, 3))[0]
     o = TARGET_OFFSET
-    tgt = jax.lax.dynamic_slice(targets, (f, y + o, x + o, 0), (1, TARGET_PATCH, TARGET_PATCH, 2))[0]
+    tgt = jax.lax.dynamic_slice(targets, (f, y + o, x + o, 0),
+                                (1, TARGET_PATCH, TARGET_PATCH, targets.shape[-1]))[0]
     return inp.astype(jnp.float32), tgt.astype(jnp.float32)
 
 
@@ -213,13 +218,13 @@ def make_batch(frames: jax.Array, targets: jax.Array, centres: jax.Array, key: j
 
     Args:
         frames: (F, Hp, Wp, 3) float16 padded frames of a :class:`PatchSource`.
-        targets: (F, Hp, Wp, 2) uint8 padded targets.
+        targets: (F, Hp, Wp, C) uint8 padded targets.
         centres: (N, 3) int32 ``(frame, y, x)`` from :func:`sample_centres`.
         key: PRNG key for the augmentation. augment: apply it.
 
     Returns:
-        ``(inputs, patches)``: (N, 34, 34, 3) float32 and (N, 2, 16, 16) float32
-        (fg, edge).
+        ``(inputs, patches)``: (N, 34, 34, 3) float32 and (N, C, 16, 16) float32
+        (fg, edge, and contact when the source has it).
     """
     inp, tgt = jax.vmap(_cut, in_axes=(None, None, 0))(frames, targets, centres)
     if augment:
