@@ -27,7 +27,7 @@ from fishseg.counted import CountedTracks
 from fishseg.io.images import read_labels
 from fishseg.io.video import FrameReader
 from fishseg.model.bundle import load_model
-from fishseg.separate import separate
+from fishseg.separate import separate, separation_maps
 from fishseg.synth import synthesize
 from fishseg.tracking import Tracker
 
@@ -36,7 +36,7 @@ def _segment(model, video: Path) -> list[np.ndarray]:
     out = []
     with FrameReader(video, 8) as reader:
         for _, frames in reader:
-            fg, edge = model.predict_maps(frames)
+            fg, edge = separation_maps(model, frames)
             out += list(np.asarray(separate(fg, edge, model.cfg.separate)))
     return out
 

@@ -1,0 +1,106 @@
+"""Separation settings against the counts of generated belt videos (validation seeds).
+
+Each video is generated and its maps made once (``separation_maps``: fg and the contact
+map for a model that has one, else the edge map); then every combination of the given
+separation settings is run through separation, tracking and the counted-fish release of
+``fishseg segment`` (:mod:`fishseg.counted`). Prints, per setting, the per-frame count
+MAE (``fish_in_view``, barely visible fish as don't care:
+:func:`fishseg.metrics.true_count_range`) and distinct fish found against true, summed
+over the videos. ``fishseg tune`` tunes on stills (AP@0.5); this tunes on what the main
+job reports.
+
+    .venv/bin/python scripts/sweep_separation.py [--model M] [--videos 60:31 60:32 40:33] \\
+        [--core-fg 0.5 0.6 0.7 0.8] [--core-edge 0.2 0.3] [--min-marker-area 160]
+
+The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fishseg.counted import CountedTracks
+from fishseg.io.images import read_labels
+from fishseg.io.video import FrameReader
+from fishseg.metrics import count_scores, true_count_range
+from fishseg.model.bundle import load_model
+from fishseg.separate import frame_areas, separate, separation_maps
+from fishseg.synth import synthesize
+from fishseg.tracking import Tracker
+
+
+def track_counts(labels, cfg) -> tuple[list[int], int]:
+    """Per-frame counted fish and distinct fish of a list of (H, W) label frames."""
+    tracker = Tracker(cfg)
+    release = CountedTracks(tracker)
+    counts = []
+    for i, lab in enumerate(labels):
+        counts += [int(np.unique(o).size - (o == 0).any()) for _, o, _ in
+                   release.push(i, tracker.update(lab, i))]
+    counts += [int(np.unique(o).size - (o == 0).any()) for _, o, _ in release.flush()]
+    return counts, tracker.distinct_count
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="model bundle (default: the bundled model)")
+    ap.add_argument("--videos", nargs="+", default=["60:31", "60:32", "40:33"])
+    ap.add_argument("--core-fg", nargs="+", type=float)
+    ap.add_argument("--core-edge", nargs="+", type=float)
+    ap.add_argument("--min-marker-area", nargs="+", type=int)
+    args = ap.parse_args()
+    model = load_model(args.model)
+    base = model.cfg.separate
+    grid = {"core_fg": args.core_fg or [base.core_fg],
+            "core_edge": args.core_edge or [base.core_edge],
+            "min_marker_area": args.min_marker_area or [base.min_marker_area]}
+    videos = []
+    with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
+        for spec in args.videos:
+            frames, seed = (int(x) for x in spec.split(":"))
+            d = Path(tmp) / spec.replace(":", "_")
+            meta = synthesize(d, frames=frames, seed=seed, progress=False)
+            sure, possible = true_count_range(np.stack(
+                [read_labels(p) for p in sorted((d / "masks").glob("*.png"))]))
+            maps = []
+            with FrameReader(d / "video.mp4", 8) as reader:
+                for _, batch in reader:
+                    fg, b = separation_maps(model, batch)
+                    maps.append((np.asarray(fg, np.float16), np.asarray(b, np.float16)))
+            fg = np.concatenate([m[0] for m in maps])
+            b = np.concatenate([m[1] for m in maps])
+            videos.append((spec, meta["fish_count"], sure, possible, fg, b))
+            print(f"maps of {spec}: {frames} frames, {meta['fish_count']} fish", flush=True)
+    print(f"\nmodel {args.model or 'bundled default'}, {model.channels} maps "
+          f"(separated on {'contact' if model.channels > 2 else 'edge'})\n")
+    print("| core_fg | core_edge | min_marker_area | per-frame MAE | distinct found / true | per video (MAE, distinct/true) |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for cf, ce, mma in itertools.product(grid["core_fg"], grid["core_edge"],
+                                         grid["min_marker_area"]):
+        cfg = dataclasses.replace(base, core_fg=cf, core_edge=ce, min_marker_area=mma)
+        if cfg.core_fg < cfg.fg_threshold:
+            continue
+        errs, found, true, per = [], 0, 0, []
+        for spec, n_true, sure, possible, fg, b in videos:
+            sep = frame_areas(cfg, fg.shape[2])
+            labels = [np.asarray(separate(fg[i:i + 8].astype(np.float32),
+                                          b[i:i + 8].astype(np.float32), sep))
+                      for i in range(0, len(fg), 8)]
+            counts, distinct = track_counts([x for bl in labels for x in bl], model.cfg.track)
+            mae = count_scores(sure, counts, true_max=possible)["mae"]
+            errs.append(mae * len(counts))
+            found, true = found + distinct, true + n_true
+            per.append(f"{spec}: {mae:.2f}, {distinct}/{n_true}")
+        n = sum(len(v[2]) for v in videos)
+        print(f"| {cf} | {ce} | {mma} | {sum(errs) / n:.2f} | {found}/{true} | "
+              f"{'; '.join(per)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
