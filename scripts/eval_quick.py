@@ -117,18 +117,22 @@ def train(data: Path, model: Path, config: str, sets: list[str], log: Path) -> f
 
 def score(model_path: Path, test_dir: Path, names: list[str]) -> dict[str, float]:
     """fg IoU, edge F1 and AP@0.5 of a model on the test frames."""
-    from fishseg.metrics import instance_scores, map_scores
+    from fishseg.metrics import count_instances, count_scores, instance_scores, map_scores
     from fishseg.model.bundle import load_model
     from fishseg.separate import separate
 
     model = load_model(model_path)
     images, labels = _read_frames(test_dir, names)
-    fg, edge = (np.asarray(m) for m in model.predict_maps(images))  # batched inside
+    stack = np.asarray(model.predict_stack(images))  # batched inside
+    fg, edge = stack[:, 0], stack[:, 1]
     maps = map_scores(fg, edge, labels)
     # the same as model.segment(images): maps, then separation with the bundle's settings
-    pred = np.asarray(separate(fg, edge, model.cfg.separate))
+    # (on the contact map when the model has one)
+    pred = np.asarray(separate(fg, stack[:, -1], model.cfg.separate))
     inst = instance_scores(labels, pred, (0.5,))[0.5]
-    return {"fg_iou": maps["fg_iou"], "edge_f1": maps["edge_f1"], "ap50": inst["ap"]}
+    mae = count_scores(count_instances(labels), count_instances(pred))["mae"]
+    return {"fg_iou": maps["fg_iou"], "edge_f1": maps["edge_f1"], "ap50": inst["ap"],
+            "count_mae": mae}
 
 
 def main() -> None:
@@ -159,10 +163,11 @@ def main() -> None:
     print()
     print(f"Case {args.case}: config {args.config}" + (f", --set {' '.join(args.set)}" if args.set else ""))
     print()
-    print("| train wall | fg IoU | edge F1 (2 px) | AP@0.5 | load (1 min) |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| train wall | fg IoU | edge F1 (2 px) | AP@0.5 | count MAE | load (1 min) |")
+    print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {seconds:.0f} s ({int(seconds // 60)} min {seconds % 60:02.0f} s) | "
-          f"{s['fg_iou']:.3f} | {s['edge_f1']:.3f} | {s['ap50']:.3f} | {load[0]:.2f} |")
+          f"{s['fg_iou']:.3f} | {s['edge_f1']:.3f} | {s['ap50']:.3f} | {s['count_mae']:.2f} | "
+          f"{load[0]:.2f} |")
     print()
     print(json.dumps({"case": args.case, "config": args.config, "set": args.set,
                       "train_seconds": round(seconds, 1), "load1": round(load[0], 2), **s}))

@@ -70,7 +70,8 @@ def main() -> None:
     keys, values = build_dictionary(np.concatenate(codes), np.concatenate(patches), args.size,
                                     args.iters, t.seed, cfg.dictionary.chunk)
     new_cfg = dataclasses.replace(cfg, dictionary=dataclasses.replace(
-        cfg.dictionary, size=args.size, samples=args.samples, kmeans_iters=args.iters))
+        cfg.dictionary, size=args.size, samples=args.samples, kmeans_iters=args.iters),
+        targets=dataclasses.replace(cfg.targets, contact=args.contact))
     meta = {**model.meta, "dictionary_entries": int(len(keys)),
             "dictionary_rebuilt": {"from": model.checksum, "stills": args.stills,
                                    "seed": args.seed, "samples": int(len(centres)),

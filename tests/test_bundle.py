@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from fishseg.config import from_dict
+from fishseg.config import from_dict, to_dict
 from fishseg.model import bundle as bundle_mod
 from fishseg.model.bundle import BundleError, FishsegModel, load_model
 from fishseg.model.dictionary import lookup
@@ -199,7 +199,8 @@ def test_a_contact_channel_is_kept_and_separates(frames, tmp_path):
     rng = np.random.default_rng(4)
     base = random_model(2)
     values = rng.random((len(base.keys), 3, 16, 16)).astype(np.float32)
-    m3 = FishsegModel(CFG, get_params(base.net), base.pca, base.keys, values, {})
+    cfg3 = from_dict({**to_dict(CFG), "targets": {"contact": True}})
+    m3 = FishsegModel(cfg3, get_params(base.net), base.pca, base.keys, values, {})
     assert (base.channels, m3.channels) == (2, 3)
     loaded = load_model(m3.save(tmp_path / "c.fishseg"))
     assert loaded.channels == 3 and loaded.checksum == m3.checksum != base.checksum
@@ -213,3 +214,7 @@ def test_a_contact_channel_is_kept_and_separates(frames, tmp_path):
     m2 = FishsegModel(CFG, get_params(base.net), base.pca, base.keys, values[:, :2], {})
     np.testing.assert_array_equal(np.asarray(m2.predict_maps(frames)[1]), edge)
     assert np.array_equal(np.asarray(m2.separation_maps(frames)[1]), edge)  # no contact: edge
+    # values that do not fit the configuration are refused
+    for cfg, vals in ((CFG, values), (cfg3, values[:, :2]), (CFG, values[:5, :2])):
+        with pytest.raises(ValueError, match="do not fit the configuration"):
+            FishsegModel(cfg, get_params(base.net), base.pca, base.keys, vals, {})

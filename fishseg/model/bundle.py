@@ -90,6 +90,12 @@ class FishsegModel:
         self.pca = {k: np.asarray(v, np.float32) for k, v in pca.items()}
         self.keys = np.asarray(keys, np.float32)
         self.values = np.asarray(values, np.float16).astype(np.float32)
+        channels = 3 if cfg.targets.contact else 2
+        if (self.values.ndim != 4 or self.values.shape[1:] != (channels, 16, 16)
+                or self.keys.ndim != 2 or len(self.keys) != len(self.values)):
+            raise ValueError(f"dictionary keys {self.keys.shape} and values {self.values.shape} "
+                             f"do not fit the configuration (K keys, K x {channels} x 16 x 16 "
+                             f"values{' with the contact map' if cfg.targets.contact else ''})")
         self.meta = dict(meta or {})
         self._graphdef, self._state = nnx.split(self.net)
         self._keys_j, self._values_j = jnp.asarray(self.keys), jnp.asarray(self.values)
