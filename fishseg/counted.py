@@ -93,3 +93,24 @@ class CountedTracks:
         """The counted tracks released so far, with their output ids, in id order."""
         return [dataclasses.replace(self.tracker.tracks[tid], id=oid)
                 for tid, oid in sorted(self.output_id.items(), key=lambda kv: kv[1])]
+
+
+def counted_per_frame(labels, cfg=None) -> tuple[list[int], int]:
+    """Track a sequence of instance label frames and count as ``fishseg segment`` does.
+
+    Args:
+        labels: iterable of (H, W) int instance labels, one per frame, in order.
+        cfg: :class:`fishseg.config.TrackConfig` (default values if None).
+
+    Returns:
+        ``(counts, distinct)``: the number of counted fish in each frame's output (the
+        ``fish_in_view`` of counts.csv) and the number of distinct fish.
+    """
+    tracker = Tracker(cfg)
+    release = CountedTracks(tracker)
+    counts: list[int] = []
+    n = lambda out: int(np.unique(out).size - (out == 0).any())  # noqa: E731
+    for i, lab in enumerate(labels):
+        counts += [n(o) for _, o, _ in release.push(i, tracker.update(lab, i))]
+    counts += [n(o) for _, o, _ in release.flush()]
+    return counts, tracker.distinct_count

@@ -25,26 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fishseg.counted import CountedTracks
+from fishseg.counted import counted_per_frame
 from fishseg.io.images import read_labels
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.model.bundle import load_model
 from fishseg.separate import frame_areas, separate, separation_maps
 from fishseg.synth import synthesize
-from fishseg.tracking import Tracker
-
-
-def track_counts(labels, cfg) -> tuple[list[int], int]:
-    """Per-frame counted fish and distinct fish of a list of (H, W) label frames."""
-    tracker = Tracker(cfg)
-    release = CountedTracks(tracker)
-    counts = []
-    for i, lab in enumerate(labels):
-        counts += [int(np.unique(o).size - (o == 0).any()) for _, o, _ in
-                   release.push(i, tracker.update(lab, i))]
-    counts += [int(np.unique(o).size - (o == 0).any()) for _, o, _ in release.flush()]
-    return counts, tracker.distinct_count
 
 
 def main() -> None:
@@ -92,7 +79,7 @@ def main() -> None:
             labels = [np.asarray(separate(fg[i:i + 8].astype(np.float32),
                                           b[i:i + 8].astype(np.float32), sep))
                       for i in range(0, len(fg), 8)]
-            counts, distinct = track_counts([x for bl in labels for x in bl], model.cfg.track)
+            counts, distinct = counted_per_frame([x for bl in labels for x in bl], model.cfg.track)
             mae = count_scores(sure, counts, true_max=possible)["mae"]
             errs.append(mae * len(counts))
             found, true = found + distinct, true + n_true

@@ -77,3 +77,20 @@ def test_frames_are_released_as_soon_as_due():
     assert release.delay == 2
     due = [len(release.push(i, tracker.update(_frame([(5, 5 + i)]), i))) for i in range(5)]
     assert due == [0, 0, 1, 1, 1] and len(release.flush()) == 2
+
+
+def test_counted_per_frame_counts_what_the_outputs_hold():
+    from fishseg.counted import counted_per_frame
+
+    frames = []
+    for i in range(10):
+        boxes = [(5, 2 + 2 * i)]
+        if i == 2:
+            boxes.append((25, 60))                     # a blip: not counted
+        if i >= 5:
+            boxes.append((25, 2 * i))
+        frames.append(_frame(boxes))
+    counts, distinct = counted_per_frame(frames, TrackConfig(min_frames=3, max_gap=2))
+    assert counts == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2] and distinct == 2
+    _, _, out = _run(frames, TrackConfig(min_frames=3, max_gap=2))
+    assert counts == [len(np.unique(lab[lab > 0])) for _, lab, _ in out]
