@@ -15,6 +15,17 @@ import numpy as np
 from scipy import ndimage
 
 
+def _window(labels, width: int, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Checked integer labels and the filter size of a band ``width`` pixels each side."""
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be an integer array, got {labels.dtype}")
+    if width < 1:
+        raise ValueError(f"{what} width must be >= 1, got {width}")
+    k = 2 * width + 1
+    return labels, ((k, k) if labels.ndim == 2 else (1, k, k))
+
+
 def edge_map(labels: np.ndarray, width: int = 2) -> np.ndarray:
     """Boundary band of an instance label image.
 
@@ -30,13 +41,7 @@ def edge_map(labels: np.ndarray, width: int = 2) -> np.ndarray:
     Returns:
         bool array of the same shape as ``labels``.
     """
-    labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"labels must be an integer array, got {labels.dtype}")
-    if width < 1:
-        raise ValueError(f"edge width must be >= 1, got {width}")
-    k = 2 * width + 1
-    size = (k, k) if labels.ndim == 2 else (1, k, k)
+    labels, size = _window(labels, width, "edge")
     hi = ndimage.maximum_filter(labels, size=size, mode="nearest")
     lo = ndimage.minimum_filter(labels, size=size, mode="nearest")
     # hi != lo: two labels meet in the window; hi > 0: at least one is fish.
@@ -57,13 +62,7 @@ def contact_map(labels: np.ndarray, width: int = 2) -> np.ndarray:
     Returns:
         bool array of the same shape as ``labels``.
     """
-    labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"labels must be an integer array, got {labels.dtype}")
-    if width < 1:
-        raise ValueError(f"contact width must be >= 1, got {width}")
-    k = 2 * width + 1
-    size = (k, k) if labels.ndim == 2 else (1, k, k)
+    labels, size = _window(labels, width, "contact")
     lab = labels.astype(np.int64)
     top = int(lab.max(initial=0)) + 1   # stands for belt in the minimum (not an extreme
     # of the dtype: scipy's filters overflow on those)
