@@ -3,8 +3,8 @@
 - :func:`fit_pca` / :func:`encode`: the network's regression targets are the PCA
   (scikit-learn) coordinates of the C*256-d target patches (fg, edge and, with a
   contact map, contact 16x16 patches, concatenated), divided by one scale so that the
-  first code has unit variance. With orthonormal components the squared error in code space is the patch reconstruction
-  error (up to that scale).
+  first code has unit variance. With orthonormal components the squared error in code
+  space is the patch reconstruction error (up to that scale).
 - :func:`lookup`: index of the nearest key (squared L2) of every query, as one matrix
   product and argmin per chunk of query rows (``||k||^2 - 2 q.k``), the chunks run by
   ``lax.map`` so memory is ``chunk x K`` floats whatever the frame size.
@@ -27,7 +27,8 @@ def fit_pca(targets: np.ndarray, dim: int, seed: int = 0) -> dict[str, np.ndarra
     """PCA of flattened target patches.
 
     Args:
-        targets: (N, P) float32 target patches (P = C*16*16: 512, or 768 with contact), N > dim.
+        targets: (N, P) float32 target patches (P = C*16*16: 512, or 768 with the
+            contact map), N > dim.
         dim: number of components (the code dimension).
         seed: random state for scikit-learn.
 
