@@ -218,3 +218,27 @@ def test_a_contact_channel_is_kept_and_separates(frames, tmp_path):
     for cfg, vals in ((CFG, values), (cfg3, values[:, :2]), (CFG, values[:5, :2])):
         with pytest.raises(ValueError, match="do not fit the configuration"):
             FishsegModel(cfg, get_params(base.net), base.pca, base.keys, vals, {})
+
+
+def test_checksum_counts_settings_that_differ_from_the_defaults(monkeypatch):
+    from fishseg.model.bundle import _non_default
+
+    base = random_model(5)
+    before = base.checksum
+    # a setting added to fishseg later, at its default, leaves existing checksums alone
+    real = bundle_mod.to_dict
+
+    def with_a_new_setting(cfg):
+        d = real(cfg)
+        d["targets"] = {**d["targets"], "a_future_knob": 1}
+        return d
+
+    monkeypatch.setattr(bundle_mod, "to_dict", with_a_new_setting)
+    assert base.checksum == before
+    monkeypatch.undo()
+    args = (get_params(base.net), base.pca, base.keys, base.values, {})
+    other = from_dict({**to_dict(CFG), "separate": {"core_fg": 0.65}})
+    assert FishsegModel(other, *args).checksum != base.checksum
+    assert _non_default({"a": {"x": 1, "y": 2}, "b": 3, "c": [1]},
+                        {"a": {"x": 1, "y": 5}, "b": 3, "c": [1]}) == {"a": {"y": 2}}
+    assert _non_default({"a": {"x": 1}, "n": 4}, {"a": {"x": 1}}) == {"n": 4}

@@ -187,8 +187,14 @@ class FishsegModel:
     @property
     def checksum(self) -> str:
         """sha256 of the weights, PCA, dictionary and configuration: identifies the model
-        in outputs (the same training gives the same checksum; file timestamps do not count)."""
-        h = hashlib.sha256(json.dumps(to_dict(self.cfg), sort_keys=True).encode())
+        in outputs (the same training gives the same checksum; file timestamps do not count).
+
+        The configuration enters as its settings that differ from the built-in defaults
+        (:func:`_non_default`), so a new setting added to fishseg (at a default that
+        keeps the old behaviour) does not change the checksum of the models before it.
+        """
+        cfg = _non_default(to_dict(self.cfg), to_dict(Config()))
+        h = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode())
         for name, arr in sorted(self.arrays().items()):
             h.update(name.encode())
             h.update(np.ascontiguousarray(arr).tobytes())
@@ -262,6 +268,21 @@ def _maps(graphdef, state, keys, values, frames, width, chunk, tta, std_floor):
 @partial(jax.jit, static_argnames=("graphdef", "width", "std_floor"))
 def _codes(graphdef, state, frames, width, std_floor):
     return nnx.merge(graphdef, state)(pad_frames(prepare(frames, width, std_floor)))
+
+
+def _non_default(cfg: dict, default: dict) -> dict:
+    """The entries of a nested config dict that differ from ``default``'s (empty
+    sections dropped)."""
+    out = {}
+    for k, v in cfg.items():
+        d = default.get(k)
+        if isinstance(v, dict) and isinstance(d, dict):
+            sub = _non_default(v, d)
+            if sub:
+                out[k] = sub
+        elif k not in default or v != d:
+            out[k] = v
+    return out
 
 
 def _checksum(manifest: dict) -> str:
