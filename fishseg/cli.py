@@ -58,7 +58,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    cfg = _config(args, **{"train.steps": args.steps, "train.seed": args.seed})
+    cfg = _config(args, **{"train.steps": args.steps, "train.seed": args.seed,
+                           "train.init": args.init})
     if args.method == "pixel-forest":
         from fishseg.baselines.pixel_forest import train_pixel_forest
         from fishseg.io.datasets import load_datasets
@@ -178,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to train: the N^4-Fields model or the pixel-forest baseline")
     p.add_argument("--steps", type=int, default=None, help="override train.steps")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
+    p.add_argument("--init", metavar="MODEL", default=None,
+                   help="fine-tune from this model (a .fishseg file, or default / fast): "
+                        "sets train.init; with train.finetune: head (the default) only its "
+                        "FC and output layers learn, minutes on a CPU")
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
 

@@ -112,6 +112,15 @@ class TrainConfig:
     max_frames: int = _f(0, "use at most this many frames (0 = all)", min=0)
     tune_separation: bool = _f(True, "tune the separation thresholds on the validation frames "
                                "and store them in the model (fishseg.tune)")
+    init: str = _f("", "start from this model's network: a .fishseg file or a bundled name "
+                   "(default, fast); its features, processing_width and std_floor are used. "
+                   "Empty: train from random weights")
+    finetune: str = _f("head", "with init: 'head' trains only the FC and output layers on "
+                       "cached outputs of the fixed convolutions (minutes on a CPU); 'all' "
+                       "trains every layer", choices=("head", "all"))
+    head_pool: int = _f(131072, "with init and finetune 'head': augmented training patches "
+                        "whose convolution outputs are computed once and reused (memory "
+                        "~50 bytes x conv2 channels each)", min=1)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,16 @@ Entry points: :func:`train_and_evaluate` (dataset folders, used by ``fishseg tra
 Example::
 
     fishseg train --data data/belt1 data/belt2 --out belt.fishseg --config configs/quick.yaml
+
+Fine-tuning the bundled default model on a user's frames (``train.init``; the fixed
+convolutions make it minutes on a CPU, see :mod:`fishseg.model.head`)::
+
+    fishseg train --data data/belt1 --out belt.fishseg --init default --config configs/finetune.yaml
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -21,9 +27,10 @@ import numpy as np
 from flax import nnx
 
 from fishseg.config import Config
-from fishseg.model.bundle import FishsegModel
+from fishseg.model.bundle import FishsegModel, load_model
 from fishseg.model.dictionary import build_dictionary, fit_pca
 from fishseg.model.fit import EVAL_BATCH, TrainingError, fit, plot_history
+from fishseg.model.head import fit_head, start_params
 from fishseg.model.network import get_params
 from fishseg.model.patches import batches, build_source, sample_centres
 from fishseg.targets import target_maps
@@ -77,6 +84,17 @@ def _val_scores(model: FishsegModel, images: list[np.ndarray], labels: list[np.n
             "edge_f1": float(2 * tp / max(2 * tp + fp + fn, 1))}
 
 
+#: Model settings a fine-tuned model takes from the model it starts from.
+INIT_SETTINGS = ("features", "processing_width", "std_floor")
+
+
+def init_settings(cfg: Config, init: Config) -> Config:
+    """``cfg`` with the model settings of the model it starts from (:data:`INIT_SETTINGS`:
+    the weights only fit that network, and its inputs must be prepared the same way)."""
+    return dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, **{k: getattr(init.model, k) for k in INIT_SETTINGS}))
+
+
 def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
                      progress: bool = True) -> Path:
     """Train a model on in-memory samples and write its bundle.
@@ -98,6 +116,10 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
     """
     started = time.perf_counter()
     out = Path(out)
+    init_model = None
+    if cfg.train.init:
+        init_model = load_model(cfg.train.init)
+        cfg = init_settings(cfg, init_model.cfg)
     samples = list(samples)
     if cfg.train.max_frames:
         samples = samples[:cfg.train.max_frames]
@@ -127,7 +149,14 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
                                   batches(source, pick, t.batch_size, key, t.augment)])
     pca = fit_pca(pca_patches.reshape(len(pick), -1), cfg.model.code_dim, t.seed)
 
-    net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress)
+    if init_model is None:
+        net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress)
+    else:
+        start = start_params(init_model.net, cfg, source, train_c, pca, key)
+        if t.finetune == "head":
+            net, hist = fit_head(start, source, train_c, val_c, pca, cfg, progress=progress)
+        else:
+            net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress, init=start)
     curve = plot_history(hist, out.with_name(out.stem + ".curve.png"))
 
     # Dictionary: codewords of (unaugmented) training patches -> their true targets.
@@ -146,6 +175,9 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
             "first_train_loss": float(np.mean(hist.train[:5])),
             "final_train_loss": float(np.mean(hist.train[-5:])),
             "dictionary_entries": int(len(keys)), "curve": curve.name}
+    if init_model is not None:
+        meta["init"] = {"model": cfg.train.init, "checksum": init_model.checksum,
+                        "finetune": t.finetune}
     model = FishsegModel(cfg, get_params(net), pca, keys, values, meta)
     val_images, val_labels = [images[i] for i in val_idx], [labels[i] for i in val_idx]
     model.meta["val_scores"] = _val_scores(model, val_images, val_labels, cfg.targets.edge_width)

@@ -48,6 +48,32 @@ class History:
     best_val: float = math.inf
 
 
+class LossWatch:
+    """Stops training with :class:`TrainingError` when the loss turns NaN/inf or diverges
+    (its running mean over :data:`DIVERGENCE_FACTOR` times its best after the warmup)."""
+
+    def __init__(self, t: TrainConfig):
+        self.t = t
+        self.ema: float | None = None
+        self.best = math.inf
+
+    def update(self, step: int, loss: float) -> float:
+        """Record one step's loss; returns the running mean."""
+        t = self.t
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"training stopped at step {step}: the loss is {loss}. Lower "
+                f"train.learning_rate (now {t.learning_rate:g}) or check the training data.")
+        self.ema = loss if self.ema is None else 0.95 * self.ema + 0.05 * loss
+        self.best = min(self.best, self.ema)
+        if step > t.warmup_steps + 20 and self.ema > DIVERGENCE_FACTOR * self.best:
+            raise TrainingError(
+                f"training diverged at step {step}: the smoothed loss {self.ema:.4g} is over "
+                f"{DIVERGENCE_FACTOR:g}x its best ({self.best:.4g}). Lower train.learning_rate "
+                f"(now {t.learning_rate:g}).")
+        return self.ema
+
+
 @functools.lru_cache(maxsize=8)
 def make_optimizer(t: TrainConfig) -> optax.GradientTransformation:
     """AdamW with linear warmup and cosine decay to 1% of the peak rate, gradients
@@ -88,7 +114,8 @@ def evaluate_loss(model: FieldNet, pca: dict, source: PatchSource, centres: np.n
 
 
 def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray, pca: dict,
-        cfg: Config, *, progress: bool = True) -> tuple[FieldNet, History]:
+        cfg: Config, *, progress: bool = True,
+        init: dict[str, np.ndarray] | None = None) -> tuple[FieldNet, History]:
     """Train the network.
 
     Args:
@@ -99,6 +126,8 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
         pca: target-code PCA (:func:`fishseg.model.dictionary.fit_pca`).
         cfg: configuration (``model`` and ``train`` sections).
         progress: show a tqdm bar.
+        init: weights to start from (:func:`fishseg.model.network.get_params` layout);
+            None starts from random weights seeded by ``train.seed``.
 
     Returns:
         ``(model, history)``: the network with the weights of the best validation loss.
@@ -112,29 +141,21 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
     rng = np.random.default_rng(t.seed)
     key = jax.random.key(t.seed)
     model = FieldNet(cfg.model, rngs=nnx.Rngs(params=t.seed))
+    if init is not None:
+        set_params(model, init)
     optimizer = nnx.Optimizer(model, make_optimizer(cfg.train), wrt=nnx.Param)
     pca_j = {k: jnp.asarray(v) for k, v in pca.items()}
     frames, targets = jnp.asarray(source.frames), jnp.asarray(source.targets)
     hist = History()
     best = get_params(model)
-    ema, best_ema = None, math.inf
+    watch = LossWatch(t)
     bar = tqdm(range(1, t.steps + 1), desc="training", disable=not progress, unit="step")
     for step in bar:
         pick = jnp.asarray(train_centres[rng.integers(0, len(train_centres), t.batch_size)])
         k_aug, k_drop = jax.random.split(jax.random.fold_in(key, step))
         inputs, patches = make_batch(frames, targets, pick, k_aug, t.augment)
         loss = float(_train_step(model, optimizer, pca_j, inputs, patches, k_drop))
-        if not math.isfinite(loss):
-            raise TrainingError(
-                f"training stopped at step {step}: the loss is {loss}. Lower "
-                f"train.learning_rate (now {t.learning_rate:g}) or check the training data.")
-        ema = loss if ema is None else 0.95 * ema + 0.05 * loss
-        best_ema = min(best_ema, ema)
-        if step > t.warmup_steps + 20 and ema > DIVERGENCE_FACTOR * best_ema:
-            raise TrainingError(
-                f"training diverged at step {step}: the smoothed loss {ema:.4g} is over "
-                f"{DIVERGENCE_FACTOR:g}x its best ({best_ema:.4g}). Lower train.learning_rate "
-                f"(now {t.learning_rate:g}).")
+        ema = watch.update(step, loss)
         hist.steps.append(step)
         hist.train.append(loss)
         if step % t.eval_every == 0 or step == t.steps:

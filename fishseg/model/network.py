@@ -56,6 +56,19 @@ class FieldNet(nnx.Module):
         self.out = nnx.Conv(c3, cfg.code_dim, (1, 1), padding="VALID", rngs=rngs)
         self.dropout = nnx.Dropout(cfg.dropout)
 
+    def trunk(self, x: jax.Array) -> jax.Array:
+        """The two convolutions and pools (what ``train.finetune: head`` keeps fixed).
+
+        Args:
+            x: (B, H, W, 3) float32 standardised input, H, W >= 34.
+
+        Returns:
+            (B, h, w, c2) float32, ``h = (H - 34) // 4 + 5`` when H - 34 is a multiple
+            of 4 (likewise w): (B, 5, 5, c2) for 34x34 patches, the FC layer's input.
+        """
+        x = nnx.max_pool(jax.nn.relu(self.conv1(x)), (2, 2), strides=(2, 2))
+        return nnx.max_pool(jax.nn.relu(self.conv2(x)), (2, 2), strides=(2, 2))
+
     def __call__(self, x: jax.Array, *, train: bool = False,
                  dropout_key: jax.Array | None = None) -> jax.Array:
         """Codewords of patches or frames.
@@ -69,9 +82,7 @@ class FieldNet(nnx.Module):
             (B, (H-34)//4 + 1, (W-34)//4 + 1, code_dim) float32; (B, 1, 1, code_dim)
             for 34x34 patches.
         """
-        x = nnx.max_pool(jax.nn.relu(self.conv1(x)), (2, 2), strides=(2, 2))
-        x = nnx.max_pool(jax.nn.relu(self.conv2(x)), (2, 2), strides=(2, 2))
-        x = jax.nn.relu(self.fc(x))
+        x = jax.nn.relu(self.fc(self.trunk(x)))
         if train:
             x = self.dropout(x, deterministic=False, rngs=dropout_key)
         return self.out(x)
