@@ -90,8 +90,10 @@ INIT_SETTINGS = ("features", "processing_width", "std_floor")
 
 def init_settings(cfg: Config, init: Config) -> Config:
     """``cfg`` with the model settings of the model it starts from (:data:`INIT_SETTINGS`:
-    the weights only fit that network, and its inputs must be prepared the same way)."""
-    return dataclasses.replace(cfg, model=dataclasses.replace(
+    the weights only fit that network, and its inputs must be prepared the same way) and
+    its separation settings (tuned on many frames: the start of the tuning on the new
+    validation frames, and kept where tuning finds nothing better)."""
+    return dataclasses.replace(cfg, separate=init.separate, model=dataclasses.replace(
         cfg.model, **{k: getattr(init.model, k) for k in INIT_SETTINGS}))
 
 

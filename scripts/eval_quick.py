@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/eval_quick.py [--case video|stills] [--config configs/quick.yaml]
                                            [--set train.steps=3000 ...] [--keep DIR]
+    .venv/bin/python scripts/eval_quick.py --config configs/finetune.yaml   # fine-tuning
+    .venv/bin/python scripts/eval_quick.py --score-only default   # the bundled model as is
 
 Checks the claim "training from the CLI on a 20-frame dataset finishes in under 10
 minutes on a 2-core CPU with configs/quick.yaml, and the result is usable (foreground IoU
@@ -141,6 +143,9 @@ def main() -> None:
     ap.add_argument("--config", default="configs/quick.yaml", help="YAML for fishseg train")
     ap.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                     help="passed to fishseg train as --set (repeatable)")
+    ap.add_argument("--score-only", metavar="MODEL",
+                    help="no training: score this model (a file, or default / fast) on the "
+                         "case's test frames, e.g. the bundled model before fine-tuning")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="keep the data, model and training log here (default: a temp folder)")
     args = ap.parse_args()
@@ -153,15 +158,20 @@ def main() -> None:
         load = os.getloadavg()
         print(f"load average before training: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
               f"({os.cpu_count()} CPUs)", flush=True)
-        model = work / "quick.fishseg"
-        seconds = train(data, model, config, args.set, work / "train.log")
+        if args.score_only:
+            model, seconds = args.score_only, 0.0
+        else:
+            model = work / "quick.fishseg"
+            seconds = train(data, model, config, args.set, work / "train.log")
         s = score(model, test_dir, names)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(f"Case {args.case}: config {args.config}" + (f", --set {' '.join(args.set)}" if args.set else ""))
+    what = (f"model {args.score_only}, not trained" if args.score_only else
+            f"config {args.config}" + (f", --set {' '.join(args.set)}" if args.set else ""))
+    print(f"Case {args.case}: {what}")
     print()
     print("| train wall | fg IoU | edge F1 (2 px) | AP@0.5 | count MAE | load (1 min) |")
     print("|---:|---:|---:|---:|---:|---:|")

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 from test_train import TINY, toy_samples
 
-from fishseg.config import from_dict
+from fishseg.config import SeparateConfig, from_dict
 from fishseg.io.images import write_image, write_labels
 from fishseg.model.bundle import BundleError, FishsegModel
 from fishseg.model.dictionary import fit_pca
@@ -107,8 +107,11 @@ def test_finetune_all_trains_every_layer(base, tmp_path):
                                            "finetune": "all", "steps": 20,
                                            "tune_separation": False}})
     path = train_on_samples(toy_samples(4, seed=5), cfg, tmp_path / "all.fishseg", progress=False)
-    pb, pm = get_params(FishsegModel.load(base).net), get_params(FishsegModel.load(path).net)
+    b, m = FishsegModel.load(base), FishsegModel.load(path)
+    pb, pm = get_params(b.net), get_params(m.net)
     assert not np.allclose(pm["conv1/kernel"], pb["conv1/kernel"])
+    # untuned, the fine-tuned model separates with the base model's tuned settings
+    assert b.cfg.separate != SeparateConfig() and m.cfg.separate == b.cfg.separate
 
 
 def test_unknown_or_damaged_init_model_is_named(tmp_path):
