@@ -74,6 +74,10 @@ class ModelConfig:
     features: tuple[int, ...] = _f((16, 32, 128), "channels of conv1, conv2 and the FC (5x5) layer "
                                    "(reference (32, 64, 256); smaller by measurement, see docs/performance.md)")
     code_dim: int = _f(16, "codeword dimension (PCA components of the target patches)", min=1, max=512)
+    fc_rank: int = _f(0, "0: the FC layer is one 5x5 conv; r > 0: a 5x5 conv to r channels, "
+                      "then a 1x1 conv (low rank: (25*c2 + c3)*r instead of 25*c2*c3 "
+                      "multiply-adds per grid cell; make one from a trained model with "
+                      "train.init, docs/performance.md)", min=0, max=4096)
     dropout: float = _f(0.5, "dropout after the FC layer", min=0.0, max=0.95)
     input_patch: int = _f(34, "input patch side", choices=(34,))
     target_patch: int = _f(16, "target (annotation) patch side", choices=(16,))

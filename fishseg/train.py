@@ -92,9 +92,12 @@ def init_settings(cfg: Config, init: Config) -> Config:
     """``cfg`` with the model settings of the model it starts from (:data:`INIT_SETTINGS`:
     the weights only fit that network, and its inputs must be prepared the same way) and
     its separation settings (tuned on many frames: the start of the tuning on the new
-    validation frames, and kept where tuning finds nothing better)."""
-    return dataclasses.replace(cfg, separate=init.separate, model=dataclasses.replace(
-        cfg.model, **{k: getattr(init.model, k) for k in INIT_SETTINGS}))
+    validation frames, and kept where tuning finds nothing better). ``model.fc_rank``
+    set (non-zero) factors the FC layer to that rank; unset, the init model's is kept."""
+    model = {k: getattr(init.model, k) for k in INIT_SETTINGS}
+    model["fc_rank"] = cfg.model.fc_rank or init.model.fc_rank  # keep a low-rank FC low rank
+    return dataclasses.replace(cfg, separate=init.separate,
+                               model=dataclasses.replace(cfg.model, **model))
 
 
 def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,

@@ -11,7 +11,14 @@ from fishseg.config import SeparateConfig, from_dict
 from fishseg.io.images import write_image, write_labels
 from fishseg.model.bundle import BundleError, FishsegModel
 from fishseg.model.dictionary import fit_pca
-from fishseg.model.head import RIDGE, _head, _to_head, fit_head, solve_output_layer
+from fishseg.model.head import (
+    RIDGE,
+    _head,
+    _to_head,
+    fit_head,
+    low_rank_fc,
+    solve_output_layer,
+)
 from fishseg.model.network import FieldNet, get_params
 from fishseg.model.patches import build_source, sample_centres
 from fishseg.train import train_on_samples
@@ -36,7 +43,7 @@ def test_solve_output_layer_is_ridge_least_squares():
     true_k, true_b = rng.normal(size=(12, 3)), rng.normal(size=3)
     h = np.maximum(feats @ fc_k + fc_b, 0)
     codes = (h @ true_k + true_b).astype(np.float32)
-    out_k, out_b = solve_output_layer(fc_k, fc_b, feats, codes)
+    out_k, out_b = solve_output_layer(h, codes)
     # the reference: lstsq on the system stacked with sqrt(penalty) rows (bias unpenalised)
     a = np.concatenate([h, np.ones((len(h), 1))], 1)
     pen = RIDGE * np.trace(h.T @ h) / h.shape[1]
@@ -46,6 +53,25 @@ def test_solve_output_layer_is_ridge_least_squares():
     np.testing.assert_allclose(out_b, ref[-1], rtol=1e-4, atol=1e-4)
     # a tiny penalty: the exact linear map is recovered
     np.testing.assert_allclose(out_k, true_k, atol=0.05)
+
+
+def test_low_rank_fc_is_exact_on_low_rank_outputs_and_matches_the_network(exact_float32):
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(500, 200)).astype(np.float32)
+    kernel = (rng.normal(size=(200, 5)) @ rng.normal(size=(5, 24))).astype(np.float32)
+    bias = rng.normal(size=24).astype(np.float32)
+    a, b, new_bias = low_rank_fc(kernel, bias, feats, 5)
+    assert a.shape == (200, 5) and b.shape == (5, 24)
+    np.testing.assert_allclose(feats @ a @ b + new_bias, feats @ kernel + bias, atol=1e-3)
+    # rank below the outputs' rank: the best rank-r fit of the centred outputs (PCA)
+    a2, b2, bias2 = low_rank_fc(kernel, bias, feats, 2)
+    y = feats @ kernel + bias
+    yc = y - y.mean(0)
+    s = np.linalg.svd(yc, compute_uv=False)
+    err = np.linalg.norm(feats @ a2 @ b2 + bias2 - y) ** 2
+    np.testing.assert_allclose(err, np.sum(s[2:] ** 2), rtol=1e-3)
+    with pytest.raises(ValueError, match="fc_rank"):
+        low_rank_fc(kernel, bias, feats, 24)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +126,27 @@ def test_fit_head_improves_on_the_solved_start(base):
     p = {**_to_head(out), "out_k": out["out/kernel"][0, 0], "out_b": out["out/bias"]}
     np.testing.assert_allclose(np.asarray(_head(p, net.trunk(x).reshape(1, -1))),
                                np.asarray(net(x)[:, 0, 0, :]), atol=1e-4)
+
+
+def test_finetune_to_a_low_rank_fc(base, tmp_path, exact_float32):
+    """Factoring the FC layer: the start equals the base network where the FC outputs
+    have rank <= r (here r = the FC width - 1 keeps nearly everything), the factored
+    network's dense pass equals its patch-by-patch pass, and a low-rank init stays low rank."""
+    cfg = from_dict({**FINETUNE, "model": {"fc_rank": 12, "dropout": 0.0},
+                     "train": {**FINETUNE["train"], "init": str(base), "tune_separation": False}})
+    path = train_on_samples(toy_samples(4, seed=5), cfg, tmp_path / "lr.fishseg", progress=False)
+    m = FishsegModel.load(path)
+    assert m.cfg.model.fc_rank == 12
+    p = get_params(m.net)
+    assert p["fc_a/kernel"].shape == (5, 5, 8, 12) and p["fc/kernel"].shape == (1, 1, 12, 16)
+    from fishseg.model.network import patch_codewords
+    x = jax.random.normal(jax.random.key(4), (1, 50, 62, 3))
+    np.testing.assert_allclose(np.asarray(m.net(x)), np.asarray(patch_codewords(m.net, x, 32)),
+                               atol=1e-4)
+    again = from_dict({**FINETUNE, "train": {**FINETUNE["train"], "init": str(path),
+                                             "steps": 10, "tune_separation": False}})
+    path2 = train_on_samples(toy_samples(3, seed=6), again, tmp_path / "lr2.fishseg", progress=False)
+    assert FishsegModel.load(path2).cfg.model.fc_rank == 12
 
 
 def test_finetune_all_trains_every_layer(base, tmp_path):

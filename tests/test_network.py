@@ -22,9 +22,9 @@ from fishseg.model.network import (
 CFG = dataclasses.replace(ModelConfig(), features=(8, 16, 32), code_dim=8)
 
 
-@pytest.fixture(scope="module")
-def net():
-    return FieldNet(CFG, rngs=nnx.Rngs(0))
+@pytest.fixture(scope="module", params=[0, 6], ids=["full-fc", "low-rank-fc"])
+def net(request):
+    return FieldNet(dataclasses.replace(CFG, fc_rank=request.param), rngs=nnx.Rngs(0))
 
 
 def test_patch_gives_one_codeword(net):
@@ -78,7 +78,8 @@ def test_dropout_only_in_training(net):
 
 
 def test_params_round_trip(net):
-    other = FieldNet(CFG, rngs=nnx.Rngs(7))
+    other = FieldNet(dataclasses.replace(CFG, fc_rank=net.fc.kernel.shape[2] if net.fc_a else 0),
+                     rngs=nnx.Rngs(7))
     set_params(other, get_params(net))
     x = jax.random.normal(jax.random.key(4), (1, 38, 38, 3))
     np.testing.assert_array_equal(other(x), net(x))

@@ -19,6 +19,10 @@ Geometry (reference sizes 34 -> 30 -> 15 -> 11 -> 5 -> 1)::
     conv5x5-c2 VALID, ReLU, maxpool 2   15 -> 11 -> 5
     conv5x5-c3 VALID (the FC layer), ReLU, dropout   5 -> 1
     conv1x1-code_dim                    1 -> 1
+
+With ``model.fc_rank`` r > 0 the FC layer is factored: conv5x5-r (no bias), then
+conv1x1-c3 — the same function class as a rank-r FC kernel, at (25*c2 + c3)*r instead of
+25*c2*c3 multiply-adds per output cell (the FC layer dominates the dense pass).
 """
 
 from __future__ import annotations
@@ -50,9 +54,13 @@ class FieldNet(nnx.Module):
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         c1, c2, c3 = cfg.features
+        r = cfg.fc_rank
         self.conv1 = nnx.Conv(3, c1, (5, 5), padding="VALID", rngs=rngs)
         self.conv2 = nnx.Conv(c1, c2, (5, 5), padding="VALID", rngs=rngs)
-        self.fc = nnx.Conv(c2, c3, (5, 5), padding="VALID", rngs=rngs)
+        # low rank (fc_rank r > 0): fc_a (5x5, c2 -> r, no bias), then fc (1x1, r -> c3)
+        self.fc_a = (nnx.Conv(c2, r, (5, 5), padding="VALID", use_bias=False, rngs=rngs)
+                     if r else None)
+        self.fc = nnx.Conv(r or c2, c3, (1, 1) if r else (5, 5), padding="VALID", rngs=rngs)
         self.out = nnx.Conv(c3, cfg.code_dim, (1, 1), padding="VALID", rngs=rngs)
         self.dropout = nnx.Dropout(cfg.dropout)
 
@@ -82,7 +90,10 @@ class FieldNet(nnx.Module):
             (B, (H-34)//4 + 1, (W-34)//4 + 1, code_dim) float32; (B, 1, 1, code_dim)
             for 34x34 patches.
         """
-        x = jax.nn.relu(self.fc(self.trunk(x)))
+        x = self.trunk(x)
+        if self.fc_a is not None:
+            x = self.fc_a(x)
+        x = jax.nn.relu(self.fc(x))
         if train:
             x = self.dropout(x, deterministic=False, rngs=dropout_key)
         return self.out(x)
