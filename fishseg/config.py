@@ -136,6 +136,11 @@ class DictionaryConfig:
     kmeans_iters: int = _f(20, "k-means iterations", min=1, max=1000)
     chunk: int = _f(256, "query rows per chunk of the nearest-neighbour search (256: the "
                     "chunk x K distances stay in cache; memory ~ 4*chunk*K bytes)", min=1)
+    with_init: str = _f("keep", "with train.init, when the target maps and code_dim are the "
+                        "init model's: 'keep' its target codes (PCA) and dictionary, so only "
+                        "the network adapts; 'extend' the dictionary with entries from the "
+                        "new frames; 'rebuild' codes and dictionary from the new frames alone",
+                        choices=("keep", "extend", "rebuild"))
 
 
 @dataclass(frozen=True)

@@ -147,12 +147,19 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
     per_val = max(1, min(t.patches_per_image, VAL_PATCHES // len(val_idx)))
     val_c = sample_centres(source, val_idx, per_val, t.balance, rng)
 
-    # Target codes: PCA of (flipped/rotated) target patches of the training pool.
+    # Target codes: PCA of (flipped/rotated) target patches of the training pool, or the
+    # init model's codes where they fit (dictionary.with_init)
     key = jax.random.key(t.seed)
     pick = train_c[rng.choice(len(train_c), min(PCA_PATCHES, len(train_c)), replace=False)]
-    pca_patches = np.concatenate([np.asarray(tg) for _, tg in
-                                  batches(source, pick, t.batch_size, key, t.augment)])
-    pca = fit_pca(pca_patches.reshape(len(pick), -1), cfg.model.code_dim, t.seed)
+    reuse = (init_model is not None and d.with_init != "rebuild"
+             and init_model.cfg.targets == cfg.targets
+             and init_model.cfg.model.code_dim == cfg.model.code_dim)
+    if reuse:
+        pca = init_model.pca
+    else:
+        pca_patches = np.concatenate([np.asarray(tg) for _, tg in
+                                      batches(source, pick, t.batch_size, key, t.augment)])
+        pca = fit_pca(pca_patches.reshape(len(pick), -1), cfg.model.code_dim, t.seed)
 
     if init_model is None:
         net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress)
@@ -164,15 +171,22 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
             net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress, init=start)
     curve = plot_history(hist, out.with_name(out.stem + ".curve.png"))
 
-    # Dictionary: codewords of (unaugmented) training patches -> their true targets.
-    dict_c = sample_centres(source, train_idx, max(1, -(-d.samples // len(train_idx))),
-                            t.balance, rng, t.hard_share)[:d.samples]
-    codes, patches = [], []
-    for inp, tgt in batches(source, dict_c, EVAL_BATCH, key):
-        codes.append(_codewords(net, inp))
-        patches.append(np.asarray(tgt))
-    keys, values = build_dictionary(np.concatenate(codes), np.concatenate(patches), d.size,
-                                    d.kmeans_iters, t.seed, d.chunk)
+    # Dictionary: codewords of (unaugmented) training patches -> their true targets
+    # (kept, or extended, from the init model's where its codes are reused)
+    if reuse and d.with_init == "keep":
+        keys, values = init_model.keys, init_model.values
+    else:
+        dict_c = sample_centres(source, train_idx, max(1, -(-d.samples // len(train_idx))),
+                                t.balance, rng, t.hard_share)[:d.samples]
+        codes, patches = [], []
+        for inp, tgt in batches(source, dict_c, EVAL_BATCH, key):
+            codes.append(_codewords(net, inp))
+            patches.append(np.asarray(tgt))
+        keys, values = build_dictionary(np.concatenate(codes), np.concatenate(patches), d.size,
+                                        d.kmeans_iters, t.seed, d.chunk)
+        if reuse:  # extend
+            keys = np.concatenate([init_model.keys, keys])
+            values = np.concatenate([init_model.values, values])
 
     meta = {"frames": [s.name for s in samples],
             "val_frames": [samples[i].name for i in val_idx],
@@ -182,7 +196,8 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
             "dictionary_entries": int(len(keys)), "curve": curve.name}
     if init_model is not None:
         meta["init"] = {"model": cfg.train.init, "checksum": init_model.checksum,
-                        "finetune": t.finetune}
+                        "finetune": t.finetune,
+                        "codes_and_dictionary": d.with_init if reuse else "rebuild"}
     model = FishsegModel(cfg, get_params(net), pca, keys, values, meta)
     val_images, val_labels = [images[i] for i in val_idx], [labels[i] for i in val_idx]
     model.meta["val_scores"] = _val_scores(model, val_images, val_labels, cfg.targets.edge_width)

@@ -92,7 +92,8 @@ def test_finetune_head_keeps_the_convolutions(base, tmp_path):
     b, m = FishsegModel.load(base), FishsegModel.load(path)
     assert m.cfg.model.features == b.cfg.model.features == (4, 8, 16)
     assert m.cfg.model.processing_width == 64 and m.cfg.model.code_dim == 6
-    assert m.meta["init"] == {"model": str(base), "checksum": b.checksum, "finetune": "head"}
+    assert m.meta["init"] == {"model": str(base), "checksum": b.checksum, "finetune": "head",
+                              "codes_and_dictionary": "rebuild"}  # contact: new codes
     pb, pm = get_params(b.net), get_params(m.net)
     for k in ("conv1/kernel", "conv1/bias", "conv2/kernel", "conv2/bias"):
         np.testing.assert_array_equal(pm[k], pb[k], err_msg=k)
@@ -147,6 +148,36 @@ def test_finetune_to_a_low_rank_fc(base, tmp_path, exact_float32):
                                              "steps": 10, "tune_separation": False}})
     path2 = train_on_samples(toy_samples(3, seed=6), again, tmp_path / "lr2.fishseg", progress=False)
     assert FishsegModel.load(path2).cfg.model.fc_rank == 12
+
+
+def test_finetune_keeps_or_extends_the_init_codes_and_dictionary(base, tmp_path):
+    b = FishsegModel.load(base)
+    out = {}
+    for mode in ("keep", "extend", "rebuild"):
+        cfg = from_dict({**FINETUNE, "model": {"code_dim": 4},
+                         "dictionary": {**TINY["dictionary"], "with_init": mode},
+                         "train": {**FINETUNE["train"], "init": str(base), "steps": 10,
+                                   "tune_separation": False}})
+        m = FishsegModel.load(train_on_samples(toy_samples(3, seed=8), cfg,
+                                               tmp_path / f"{mode}.fishseg", progress=False))
+        assert m.meta["init"]["codes_and_dictionary"] == mode
+        out[mode] = m
+    keep, extend, rebuild = out["keep"], out["extend"], out["rebuild"]
+    for k in b.pca:
+        np.testing.assert_array_equal(keep.pca[k], b.pca[k])
+        np.testing.assert_array_equal(extend.pca[k], b.pca[k])
+    np.testing.assert_array_equal(keep.keys, b.keys)
+    np.testing.assert_array_equal(keep.values, b.values)
+    assert len(extend.keys) > len(b.keys)
+    np.testing.assert_array_equal(extend.keys[:len(b.keys)], b.keys)
+    assert not np.array_equal(rebuild.pca["components"], b.pca["components"])
+    # other target maps (or code_dim) than the init model's: codes cannot be kept
+    cfg = from_dict({**FINETUNE, "model": {"code_dim": 4}, "targets": {"contact": True},
+                     "train": {**FINETUNE["train"], "init": str(base), "steps": 5,
+                               "tune_separation": False}})
+    m = FishsegModel.load(train_on_samples(toy_samples(3, seed=8), cfg, tmp_path / "c.fishseg",
+                                           progress=False))
+    assert m.meta["init"]["codes_and_dictionary"] == "rebuild" and m.channels == 3
 
 
 def test_finetune_all_trains_every_layer(base, tmp_path):
