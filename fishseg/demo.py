@@ -17,10 +17,10 @@ from fishseg.config import SynthConfig
 
 def _true_counts(masks_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(sure, possible) true fish per frame (:func:`fishseg.metrics.true_count_range`)."""
-    from fishseg.io.images import read_labels
+    from fishseg.io.images import read_label_folder
     from fishseg.metrics import true_count_range
 
-    return true_count_range(np.stack([read_labels(p) for p in sorted(masks_dir.glob("*.png"))]))
+    return true_count_range(read_label_folder(masks_dir))
 
 
 def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 2026,

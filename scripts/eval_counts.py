@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fishseg.config import override
-from fishseg.io.images import read_labels
+from fishseg.io.images import read_label_folder, read_labels
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.model.bundle import load_model
 from fishseg.pipeline import segment_video
@@ -83,8 +83,7 @@ def main() -> None:
                               overlay=False)
             with open(t / "out" / "counts.csv", newline="") as f:
                 rows = list(csv.DictReader(f))
-            sure, possible = true_count_range(np.stack(
-                [read_labels(p) for p in sorted((t / "in" / "masks").glob("*.png"))]))
+            sure, possible = true_count_range(read_label_folder(t / "in" / "masks"))
         mae = {k: (count_scores(sure, [int(r[k]) for r in rows], true_max=possible)["mae"],
                    count_scores(possible, [int(r[k]) for r in rows])["mae"])
                for k in ("fish_in_view", "tracks_in_view")}

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fishseg.counted import counted_per_frame
-from fishseg.io.images import read_labels
+from fishseg.io.images import read_label_folder
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.model.bundle import load_model
@@ -53,8 +53,7 @@ def main() -> None:
             frames, seed = (int(x) for x in spec.split(":"))
             d = Path(tmp) / spec.replace(":", "_")
             meta = synthesize(d, frames=frames, seed=seed, progress=False)
-            sure, possible = true_count_range(np.stack(
-                [read_labels(p) for p in sorted((d / "masks").glob("*.png"))]))
+            sure, possible = true_count_range(read_label_folder(d / "masks"))
             maps = []
             with FrameReader(d / "video.mp4", 8) as reader:
                 for _, batch in reader:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fishseg.counted import counted_per_frame
-from fishseg.io.images import read_labels
+from fishseg.io.images import read_label_folder
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.model.bundle import load_model
@@ -56,8 +56,7 @@ def main() -> None:
             frames, seed = (int(x) for x in spec.split(":"))
             d = Path(tmp) / spec.replace(":", "_")
             meta = synthesize(d, frames=frames, seed=seed, progress=False)
-            truth = true_count_range(np.stack(
-                [read_labels(p) for p in sorted((d / "masks").glob("*.png"))]))
+            truth = true_count_range(read_label_folder(d / "masks"))
             videos.append((spec, meta["fish_count"], truth, _segment(model, d / "video.mp4")))
             print(f"segmented {spec}: {frames} frames, {meta['fish_count']} fish", flush=True)
     base = model.cfg.track

@@ -10,6 +10,7 @@ from fishseg.io.images import (
     ImageError,
     normalize_image,
     read_image,
+    read_label_folder,
     read_labels,
     to_uint8,
     write_image,
@@ -221,3 +222,18 @@ def test_write_labels_errors_name_the_file(tmp_path):
     with pytest.raises(ImageError, match="s.png.*shape"):
         write_labels(tmp_path / "s.png", np.zeros((3, 3, 3), np.int32))
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_read_label_folder_stacks_in_name_order(tmp_path):
+    frames = [np.full((4, 5), i, np.int32) for i in (3, 1, 2)]
+    for name, lab in zip(("b.png", "c.png", "a.png"), frames):
+        write_labels(tmp_path / name, lab)
+    (tmp_path / "notes.txt").write_text("not a mask")
+    out = read_label_folder(tmp_path)
+    assert out.shape == (3, 4, 5) and out.dtype == np.int32
+    assert [int(o[0, 0]) for o in out] == [2, 3, 1]  # a, b, c
+    write_labels(tmp_path / "d.png", np.zeros((6, 5), np.int32))
+    with pytest.raises(ValueError, match="different sizes"):
+        read_label_folder(tmp_path)
+    with pytest.raises(ValueError, match="no label images"):
+        read_label_folder(tmp_path / "empty")

@@ -246,6 +246,22 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     return lab.astype(np.int32)
 
 
+def read_label_folder(folder: str | os.PathLike) -> np.ndarray:
+    """Every ``*.png`` label image of a folder (e.g. the ``masks/`` of ``fishseg synth``),
+    in name order, stacked: (N, H, W) int32.
+
+    Raises:
+        ValueError: the folder has no PNG, or their sizes differ (both name the folder).
+    """
+    paths = sorted(Path(folder).glob("*.png"))
+    if not paths:
+        raise ValueError(f"{folder}: no label images (*.png)")
+    labels = [read_labels(p) for p in paths]
+    if len({lab.shape for lab in labels}) > 1:
+        raise ValueError(f"{folder}: label images of different sizes")
+    return np.stack(labels).astype(np.int32)
+
+
 def write_labels(path: str | os.PathLike, labels: np.ndarray) -> None:
     """Write an instance label image atomically as a 16-bit PNG.
 
