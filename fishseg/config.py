@@ -116,6 +116,10 @@ class TrainConfig:
     max_frames: int = _f(0, "use at most this many frames (0 = all)", min=0)
     tune_separation: bool = _f(True, "tune the separation thresholds on the validation frames "
                                "and store them in the model (fishseg.tune)")
+    retune_min_fish: int = _f(50, "with init: re-tune the init model's separation settings "
+                              "only when the validation frames hold at least this many fish "
+                              "(fewer make the tuning noise: docs/accuracy.md, section 4)",
+                              min=0)
     init: str = _f("", "start from this model's network: a .fishseg file or a bundled name "
                    "(default, fast); its features, processing_width and std_floor are used. "
                    "Empty: train from random weights")

@@ -201,8 +201,14 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
     model = FishsegModel(cfg, get_params(net), pca, keys, values, meta)
     val_images, val_labels = [images[i] for i in val_idx], [labels[i] for i in val_idx]
     model.meta["val_scores"] = _val_scores(model, val_images, val_labels, cfg.targets.edge_width)
-    if t.tune_separation:
+    val_fish = int(sum(len(np.unique(lab[lab > 0])) for lab in val_labels))
+    if t.tune_separation and (init_model is None or val_fish >= t.retune_min_fish):
         tune_model(model, val_images, val_labels, progress=progress)
+    elif t.tune_separation:  # the init model's settings were tuned on more fish than these
+        model.meta["separation_tuning"] = {
+            "skipped": f"{val_fish} fish in the validation frames, fewer than "
+                       f"train.retune_min_fish ({t.retune_min_fish}): the init model's "
+                       f"separation settings are kept"}
     model.meta["train_seconds"] = round(time.perf_counter() - started, 1)
     return model.save(out)
 

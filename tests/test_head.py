@@ -180,6 +180,21 @@ def test_finetune_keeps_or_extends_the_init_codes_and_dictionary(base, tmp_path)
     assert m.meta["init"]["codes_and_dictionary"] == "rebuild" and m.channels == 3
 
 
+@pytest.mark.parametrize("min_fish", [0, 1000])
+def test_finetune_retunes_separation_only_on_enough_fish(base, tmp_path, min_fish):
+    cfg = from_dict({**FINETUNE, "model": {"code_dim": 4},
+                     "train": {**FINETUNE["train"], "init": str(base), "steps": 5,
+                               "retune_min_fish": min_fish}})
+    m = FishsegModel.load(train_on_samples(toy_samples(4, seed=8), cfg, tmp_path / "t.fishseg",
+                                           progress=False))
+    report = m.meta["separation_tuning"]
+    if min_fish:
+        assert "fewer than train.retune_min_fish (1000)" in report["skipped"]
+        assert m.cfg.separate == FishsegModel.load(base).cfg.separate
+    else:
+        assert report["after"]["ap50"] >= report["before"]["ap50"]
+
+
 def test_finetune_all_trains_every_layer(base, tmp_path):
     cfg = from_dict({**FINETUNE, "train": {**FINETUNE["train"], "init": str(base),
                                            "finetune": "all", "steps": 20,
