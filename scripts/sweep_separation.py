@@ -21,17 +21,15 @@ import argparse
 import dataclasses
 import itertools
 import tempfile
-from pathlib import Path
 
 import numpy as np
+from validation_videos import generated_videos
 
 from fishseg.counted import counted_per_frame
-from fishseg.io.images import read_label_folder
 from fishseg.io.video import FrameReader
-from fishseg.metrics import count_scores, true_count_range
+from fishseg.metrics import count_scores
 from fishseg.model.bundle import load_model
 from fishseg.separate import frame_areas, separate, separation_maps
-from fishseg.synth import synthesize
 
 
 def main() -> None:
@@ -49,20 +47,16 @@ def main() -> None:
             "min_marker_area": args.min_marker_area or [base.min_marker_area]}
     videos = []
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
-        for spec in args.videos:
-            frames, seed = (int(x) for x in spec.split(":"))
-            d = Path(tmp) / spec.replace(":", "_")
-            meta = synthesize(d, frames=frames, seed=seed, progress=False)
-            sure, possible = true_count_range(read_label_folder(d / "masks"))
+        for v in generated_videos(args.videos, tmp):
             maps = []
-            with FrameReader(d / "video.mp4", 8) as reader:
+            with FrameReader(v.folder / "video.mp4", 8) as reader:
                 for _, batch in reader:
                     fg, b = separation_maps(model, batch)
                     maps.append((np.asarray(fg, np.float16), np.asarray(b, np.float16)))
             fg = np.concatenate([m[0] for m in maps])
             b = np.concatenate([m[1] for m in maps])
-            videos.append((spec, meta["fish_count"], sure, possible, fg, b))
-            print(f"maps of {spec}: {frames} frames, {meta['fish_count']} fish", flush=True)
+            videos.append((v.spec, v.fish_count, v.sure, v.possible, fg, b))
+            print(f"maps of {v.spec}: {v.frames} frames, {v.fish_count} fish", flush=True)
     print(f"\nmodel {args.model or 'bundled default'}, {model.channels} maps "
           f"(separated on {'contact' if model.channels > 2 else 'edge'})\n")
     print("| core_fg | core_edge | min_marker_area | per-frame MAE | distinct found / true | per video (MAE, distinct/true) |")

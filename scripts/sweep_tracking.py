@@ -22,14 +22,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from validation_videos import generated_videos
 
 from fishseg.counted import counted_per_frame
-from fishseg.io.images import read_label_folder
 from fishseg.io.video import FrameReader
-from fishseg.metrics import count_scores, true_count_range
+from fishseg.metrics import count_scores
 from fishseg.model.bundle import load_model
 from fishseg.separate import separate, separation_maps
-from fishseg.synth import synthesize
 
 
 def _segment(model, video: Path) -> list[np.ndarray]:
@@ -52,13 +51,10 @@ def main() -> None:
     model = load_model(args.model)
     videos = []
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
-        for spec in args.videos:
-            frames, seed = (int(x) for x in spec.split(":"))
-            d = Path(tmp) / spec.replace(":", "_")
-            meta = synthesize(d, frames=frames, seed=seed, progress=False)
-            truth = true_count_range(read_label_folder(d / "masks"))
-            videos.append((spec, meta["fish_count"], truth, _segment(model, d / "video.mp4")))
-            print(f"segmented {spec}: {frames} frames, {meta['fish_count']} fish", flush=True)
+        for v in generated_videos(args.videos, tmp):
+            videos.append((v.spec, v.fish_count, (v.sure, v.possible),
+                           _segment(model, v.folder / "video.mp4")))
+            print(f"segmented {v.spec}: {v.frames} frames, {v.fish_count} fish", flush=True)
     base = model.cfg.track
     print()
     print("| max_gap | iou | min_frames | per-frame MAE | distinct found / true | per video |")
