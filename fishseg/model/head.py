@@ -70,13 +70,17 @@ def pool_features(net: FieldNet, source: PatchSource, centres: np.ndarray, pca: 
     return np.concatenate(feats), np.concatenate(codes)
 
 
-def _head(p: dict, feats: jax.Array, drop: float = 0.0, key: jax.Array | None = None):
-    """Codewords from flattened trunk features: FC (low rank: ``fc_a`` first), ReLU,
-    (dropout), output layer."""
+def _fc(p: dict, feats: jax.Array) -> jax.Array:
+    """ReLU(FC) of flattened trunk features (low rank: ``fc_a`` first): (N, c3)."""
     x = feats.astype(jnp.float32)
     if "fc_a" in p:
         x = x @ p["fc_a"]
-    h = jax.nn.relu(x @ p["fc_k"] + p["fc_b"])
+    return jax.nn.relu(x @ p["fc_k"] + p["fc_b"])
+
+
+def _head(p: dict, feats: jax.Array, drop: float = 0.0, key: jax.Array | None = None):
+    """Codewords from flattened trunk features: FC, ReLU, (dropout), output layer."""
+    h = _fc(p, feats)
     if key is not None and drop > 0:
         keep = jax.random.bernoulli(key, 1.0 - drop, h.shape)
         h = jnp.where(keep, h / (1.0 - drop), 0.0)
@@ -185,14 +189,10 @@ def start_params(init: FieldNet, cfg: Config, source: PatchSource, centres: np.n
 
 
 def _fc_activations(head: dict, feats: np.ndarray) -> np.ndarray:
-    """(N, c3) float32 ReLU(FC) of flattened features (numpy, in chunks)."""
-    out = []
-    for i in range(0, len(feats), 8192):
-        x = feats[i:i + 8192].astype(np.float32)
-        if "fc_a" in head:
-            x = x @ head["fc_a"]
-        out.append(np.maximum(x @ head["fc_k"] + head["fc_b"], 0.0))
-    return np.concatenate(out) if out else np.zeros((0, head["fc_k"].shape[1]), np.float32)
+    """(N, c3) float32 ReLU(FC) of flattened features, in chunks of 8192."""
+    fc = jax.jit(_fc)
+    return np.concatenate([np.asarray(fc(head, feats[i:i + 8192]))
+                           for i in range(0, len(feats), 8192)])
 
 
 @partial(jax.jit, static_argnames=("tx", "drop"))
