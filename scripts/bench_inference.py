@@ -48,6 +48,13 @@ def timed(fn, *args, reps: int) -> tuple[float, object]:
     return (time.perf_counter() - t) / reps, out
 
 
+def gflops(fn, *args) -> float:
+    """GFLOP of one call of jitted ``fn`` on ``args``, as XLA's cost analysis counts it."""
+    cost = fn.lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", float("nan"))) / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model bundle (default: random weights, default config)")
@@ -79,6 +86,11 @@ def main() -> None:
 
     b = args.batch
     n_patches = codes.shape[1] * codes.shape[2]
+    # arithmetic: the network's FLOPs per frame both ways (the speed-up a perfectly
+    # efficient implementation of each would give is their ratio)
+    f_dense = gflops(net_fn, state, frames[:1])
+    one = jax.jit(lambda s, p: nnx.merge(graphdef, s)(p))
+    f_patch = gflops(one, state, jnp.zeros((n_patches, 34, 34, 3), jnp.float32))
     print(f"model features {list(cfg.model.features)}, code_dim {cfg.model.code_dim}, "
           f"K = {len(model.keys)}, frame 640x360 -> grid {codes.shape[1]}x{codes.shape[2]} "
           f"= {n_patches} patches; batch {b}; jax {jax.__version__} on {jax.devices()[0].platform} "
@@ -95,6 +107,12 @@ def main() -> None:
     print(f"| **speed-up, whole pipeline** | **{t_pp / (t_all / b):.0f}x** | |")
     print(f"| **speed-up, network only** (patch-by-patch {t_pp_net * 1e3:.0f} ms) "
           f"| **{t_pp_net / (t_net / b):.0f}x** | |")
+    print()
+    print("| network arithmetic (XLA cost analysis) | GFLOP per frame | GFLOP/s achieved |")
+    print("|---|---:|---:|")
+    print(f"| dense | {f_dense:.1f} | {f_dense / (t_net / b):.0f} |")
+    print(f"| patch-by-patch | {f_patch:.1f} | {f_patch / t_pp_net:.0f} |")
+    print(f"| **ratio (the speed-up at equal efficiency)** | **{f_patch / f_dense:.1f}x** | |")
     print()
     print(f"check: max |codeword difference| = {diff:.2e} (must be <= 1e-4), "
           f"identical dictionary indices: {same_idx}")
