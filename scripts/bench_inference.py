@@ -1,8 +1,9 @@
 """Benchmark N^4-Fields inference: dense (fully convolutional) vs patch-by-patch.
 
-Prints one markdown table: time per 640x360 frame of the patch-by-patch reference and
+Prints a markdown table: time per 640x360 frame of the patch-by-patch reference and
 of the dense pass, the speed-up, and the dense time split between network, dictionary
-lookup and overlap-add; checks in the same run that both passes give the same
+lookup and overlap-add; a second table gives the network's GFLOP per frame both ways
+(XLA's cost analysis), so the speed-up can be read against the arithmetic; checks in the same run that both passes give the same
 codewords (within 1e-4) and the same dictionary indices.
 
     python scripts/bench_inference.py [--model MODEL.fishseg] [--batch 4] [--reps 3]
