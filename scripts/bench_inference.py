@@ -3,8 +3,9 @@
 Prints a markdown table: time per 640x360 frame of the patch-by-patch reference and
 of the dense pass, the speed-up, and the dense time split between network, dictionary
 lookup and overlap-add; a second table gives the network's GFLOP per frame both ways
-(XLA's cost analysis), so the speed-up can be read against the arithmetic; checks in the same run that both passes give the same
-codewords (within 1e-4) and the same dictionary indices.
+(XLA's cost analysis), so the speed-up can be read against the arithmetic. Checks in
+the same run that both passes give the same codewords (within 1e-4) and the same
+dictionary indices.
 
     python scripts/bench_inference.py [--model MODEL.fishseg] [--batch 4] [--reps 3]
 
