@@ -92,7 +92,7 @@ def main() -> None:
     # efficient implementation of each would give is their ratio)
     f_dense = gflops(net_fn, state, frames[:1])
     one = jax.jit(lambda s, p: nnx.merge(graphdef, s)(p))
-    f_patch = gflops(one, state, jnp.zeros((n_patches, 34, 34, 3), jnp.float32))
+    f_patch = gflops(one, state, jax.ShapeDtypeStruct((n_patches, 34, 34, 3), jnp.float32))
     print(f"model features {list(cfg.model.features)}, code_dim {cfg.model.code_dim}, "
           f"K = {len(model.keys)}, frame 640x360 -> grid {codes.shape[1]}x{codes.shape[2]} "
           f"= {n_patches} patches; batch {b}; jax {jax.__version__} on {jax.devices()[0].platform} "
