@@ -6,7 +6,7 @@ Subcommands::
     fishseg train --data DIR [--data DIR ...] --out MODEL.fishseg [--method pixel-forest]
     fishseg tune --model M --data DIR [--data DIR ...] --out MODEL.fishseg [--max-frames N]
     fishseg segment INPUT... --out DIR [--model MODEL.fishseg] [--batch-size N] [--scale S]
-                    [--roi x0,y0,x1,y1 | --roi MASK.png]
+                    [--frame-step N] [--roi x0,y0,x1,y1 | --roi MASK.png]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg demo [--out DIR]
@@ -93,13 +93,23 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
 def _cmd_segment(args: argparse.Namespace) -> int:
     from fishseg.pipeline import results_table, segment_inputs, write_inputs_table
 
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
                   overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
-                  roi=args.roi)
+                  roi=args.roi, frame_step=args.frame_step)
     if args.engine == "ray":  # workers load the model; they apply the overrides to its config
         from fishseg.engines.ray import ConfigPatch, import_ray, segment_inputs_ray
 
@@ -209,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=8, help="frames per device batch (default 8)")
     g.add_argument("--scale", type=float, default=1.0,
                    help="resize frames by this factor first (outputs are at that size)")
+    g.add_argument("--frame-step", type=_at_least_one, default=1, metavar="N",
+                   help="process every N-th frame only (N times faster; frame numbers and "
+                        "times stay the video's; a fish must still be seen in "
+                        "track.min_frames processed frames to count)")
     g.add_argument("--fps", type=float, default=1.0, help="frame rate of image sequences")
     g.add_argument("--roi", metavar="ROI", default=None,
                    help="region of interest: x0,y0,x1,y1 in pixels of the input frames, or a "

@@ -95,8 +95,8 @@ def _resize(frames: np.ndarray, scale: float) -> np.ndarray:
 def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, model=None,
                   cfg: Config | None = None, batch_size: int = 8, scale: float = 1.0,
                   overlay: bool = True, overwrite: bool = False, fps: float = 1.0,
-                  roi: str | Path | np.ndarray | None = None, progress: bool = True,
-                  background_export: bool = True) -> dict:
+                  roi: str | Path | np.ndarray | None = None, frame_step: int = 1,
+                  progress: bool = True, background_export: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -114,6 +114,10 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         roi: region of interest (:func:`fishseg.roi.load_roi`: ``"x0,y0,x1,y1"`` in pixels
             of the input frames, or a mask image of their size): foreground outside it
             is dropped, and fish cut by its border are partial.
+        frame_step: process every ``frame_step``-th frame only (0, n, 2n, ...): n times
+            less work for a belt that moves slowly enough to be seen in several processed
+            frames. Frame numbers and ``time_s`` stay those of the source; tracks and
+            ``track.min_frames`` count processed frames; the overlay plays at fps / n.
         progress: show a tqdm bar (frames/s).
         background_export: write masks, COCO entries and overlay frames from a thread
             (:class:`fishseg.io.background.BackgroundExport`) while the next frames are
@@ -141,7 +145,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     shutil.rmtree(stage, ignore_errors=True)
     t0 = time.perf_counter()
     times = dict.fromkeys(STAGES, 0.0)
-    with FrameReader(source, batch_size, fps=fps) as reader:
+    with FrameReader(source, batch_size, step=frame_step, fps=fps) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
@@ -149,11 +153,12 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         tracker = Tracker(cfg.track, border=border)
         release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
         keep = None if inside is None else jnp.asarray(inside, jnp.float32)
-        bar = tqdm(total=info.frames, unit="frame", desc=output_name(Path(str(source))),
+        bar = tqdm(total=reader.frames_wanted, unit="frame", desc=output_name(Path(str(source))),
                    disable=not progress, leave=False, dynamic_ncols=True)
         try:
             exporter = ExportWriter(stage, input_name=str(source), fps=info.fps, width=w,
-                                    height=h, cm_per_pixel=cm, overlay=overlay)
+                                    height=h, cm_per_pixel=cm, overlay=overlay,
+                                    overlay_fps=info.fps / frame_step)
             if background_export:
                 exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
             with exporter as writer:
@@ -189,7 +194,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     release.tracks(), distinct_fish=tracker.distinct_count,
                     model_checksum=getattr(model, "checksum", None),
                     seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
-                    extra={"scale": scale, "tracks_started": len(tracker.tracks),
+                    extra={"scale": scale, "frame_step": frame_step,
+                           "tracks_started": len(tracker.tracks),
                            "roi": None if roi is None else (
                                "<array>" if isinstance(roi, np.ndarray) else str(roi)),
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},

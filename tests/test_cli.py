@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 
 from fishseg.cli import main
@@ -59,6 +60,27 @@ def test_segment_roi_flag(capsys, tmp_path):
         (row,) = csv.DictReader(f)
     assert (row["output"], row["status"], row["frames"]) == ("video", "done", "3")
     assert row["distinct_fish"] == str(summary["distinct_fish"])
+
+
+def test_segment_frame_step_flag(capsys, tmp_path):
+    from fishseg.synth import synthesize
+
+    synthesize(tmp_path / "in", frames=5, seed=3, cfg=SynthConfig(width=160, height=96),
+               progress=False)
+    video = str(tmp_path / "in" / "video.mp4")
+    out = tmp_path / "out"
+    with_step = ["-q", "segment", video, "--out", str(out), "--model", "fast", "--no-overlay",
+                 "--frame-step"]
+    with pytest.raises(SystemExit) as e:  # argparse: a usage error, status 2
+        main(with_step + ["0"])
+    assert e.value.code == 2
+    assert "--frame-step: must be 1 or more, got 0" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(with_step + ["2"]) == 0
+    summary = json.loads((out / "video" / "summary.json").read_text())
+    assert summary["frames"] == 3 and summary["frame_step"] == 2
+    with open(out / "video" / "counts.csv", newline="") as f:
+        assert [int(r["frame"]) for r in csv.DictReader(f)] == [0, 2, 4]
 
 
 def test_tune_writes_a_model_with_the_tuned_separation(capsys, tmp_path):

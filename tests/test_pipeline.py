@@ -18,7 +18,7 @@ from pycocotools import mask as mask_utils
 
 from fishseg.config import Config, SeparateConfig, SynthConfig
 from fishseg.io.images import read_labels, write_image
-from fishseg.io.video import VideoWriter
+from fishseg.io.video import VideoWriter, probe
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.pipeline import (
     expand_inputs,
@@ -36,8 +36,8 @@ W, H = 640, 360
 class OracleModel:
     """Maps = target maps of the true masks of the frames, in the order they are asked."""
 
-    def __init__(self, masks_dir):
-        self.masks = [read_labels(p) for p in sorted(masks_dir.glob("*.png"))]
+    def __init__(self, masks_dir, step=1):
+        self.masks = [read_labels(p) for p in sorted(masks_dir.glob("*.png"))][::step]
         # separation settings as fishseg.tune picks them for maps this sharp
         self.cfg = Config(separate=SeparateConfig(min_marker_area=60, min_area=60))
         self.checksum = "oracle"
@@ -106,6 +106,32 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
         assert int(fish[tid]["frames_seen"]) == len(frames)
     assert (out / "overlay.mp4").stat().st_size > 0
     assert set(s["stage_seconds"]) == {"decode", "maps", "separate", "track", "export"}
+
+
+def test_every_nth_frame(belt, tmp_path):
+    """--frame-step 2: half the frames, with the video's own frame numbers and times."""
+    src, meta = belt
+    out = tmp_path / "out" / "video"
+    s = segment_video(src / "video.mp4", out, model=OracleModel(src / "masks", step=2),
+                      batch_size=6, frame_step=2, progress=False)
+    assert s["frames"] == 20 and s["frame_step"] == 2
+    rows = read_csv(out / "counts.csv")
+    fps = probe(src / "video.mp4").fps
+    assert [int(r["frame"]) for r in rows] == list(range(0, 40, 2))
+    assert [float(r["time_s"]) for r in rows] == pytest.approx([i / fps for i in range(0, 40, 2)],
+                                                               abs=1e-3)
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [
+        f"frame_{i:06d}.png" for i in range(0, 40, 2)]
+    truth = np.stack(OracleModel(src / "masks", step=2).masks)
+    sure, possible = true_count_range(truth)
+    counts = [int(r["fish_in_view"]) for r in rows]
+    assert count_scores(sure, counts, true_max=possible)["mae"] <= 0.5, (sure, possible, counts)
+    assert abs(s["distinct_fish"] - meta["fish_count"]) <= 0.1 * meta["fish_count"]
+    fish = read_csv(out / "fish.csv")
+    assert all(int(r[k]) % 2 == 0 for r in fish for k in ("first_frame", "last_frame"))
+    assert all(int(r["frames_seen"]) >= 3 for r in fish)  # processed frames
+    overlay = probe(out / "overlay.mp4")  # plays at the belt's speed
+    assert overlay.frames == 20 and overlay.fps == pytest.approx(fps / 2, rel=1e-3)
 
 
 def test_bad_inputs_are_reported_and_others_processed(belt, tmp_path):

@@ -164,3 +164,37 @@ def test_early_close_stops_the_thread(tmp_path):
         break
     r.close()
     assert not r._thread.is_alive()
+
+
+def test_every_nth_frame(tmp_path):
+    p = write(tmp_path / "v.mp4", 23)
+    r = FrameReader(p, 3, step=4)
+    assert r.frames_wanted == 6
+    batches = list(r)
+    idx = np.concatenate([i for i, _ in batches])
+    assert idx.tolist() == [0, 4, 8, 12, 16, 20] and [len(i) for i, _ in batches] == [3, 3]
+    assert [bar_of(f) for _, b in batches for f in b] == idx.tolist()  # the right pixels
+    assert r.frames_read == 6 and r.errors == []
+    late = FrameReader(p, 8, start=5, step=7)
+    assert late.frames_wanted == 3
+    assert [bar_of(f) for _, b in late for f in b] == [5, 12, 19]
+    # image folders: the source's frame numbers, and broken files are skipped as before
+    d = tmp_path / "imgs"
+    for i in range(7):
+        write_image(d / f"f_{i}.png", frame(i))
+    (d / "f_2.png").write_bytes(b"\x89PNG broken")
+    r = FrameReader(d, 4, step=2)
+    assert [i for b, _ in r for i in b.tolist()] == [0, 4, 6]
+    assert [e.index for e in r.errors] == [2]
+    with pytest.raises(ValueError, match="step must be >= 1"):
+        FrameReader(p, 4, step=0)
+
+
+def test_every_nth_frame_of_a_truncated_video_still_reports_it(tmp_path):
+    p = write(tmp_path / "cut.mp4", 30, noise=True)
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    got = []
+    with pytest.raises(VideoError, match=r"cut\.mp4: frame (\d+) failed to decode \(\1 of 30"):
+        for idx, _ in FrameReader(p, 4, step=3):
+            got.extend(idx.tolist())
+    assert got and got == list(range(0, 3 * len(got), 3))

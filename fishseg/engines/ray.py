@@ -240,7 +240,7 @@ def segment_inputs_ray(inputs: Iterable[str | Path], out: str | Path, *,
         progress: show a tqdm bar over inputs on the driver.
         retries: times an input is retried on a fresh worker after its worker died.
         **segment_kwargs: passed on to :func:`fishseg.pipeline.segment_video`
-            (batch_size, scale, overlay, overwrite, fps).
+            (batch_size, scale, overlay, overwrite, fps, roi, frame_step).
 
     Returns:
         one :class:`fishseg.pipeline.InputResult` per input, in input order.

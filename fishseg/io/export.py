@@ -240,10 +240,13 @@ class ExportWriter:
         cm_per_pixel: calibration; adds the _cm columns to fish.csv.
         overlay: also write overlay.mp4 (then :meth:`add_frame` needs the frame).
         crf: x264 quality of the overlay video.
+        overlay_fps: frame rate of the overlay (default ``fps``; ``fps / n`` when only
+            every n-th frame is processed, so that it plays at the belt's speed).
     """
 
     def __init__(self, out_dir, *, input_name: str, fps: float, width: int, height: int,
-                 cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23):
+                 cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23,
+                 overlay_fps: float | None = None):
         self.out_dir = Path(out_dir)
         (self.out_dir / "masks").mkdir(parents=True, exist_ok=True)
         self.input_name, self.fps = str(input_name), float(fps)
@@ -258,7 +261,8 @@ class ExportWriter:
         if overlay:
             from fishseg.io.video import VideoWriter
 
-            self._overlay = VideoWriter(self.out_dir / "overlay.mp4", fps, width, height, crf)
+            self._overlay = VideoWriter(self.out_dir / "overlay.mp4", overlay_fps or fps,
+                                        width, height, crf)
 
     def add_frame(self, frame_index: int, track_labels: np.ndarray,
                   frame: np.ndarray | None = None) -> None:

@@ -209,6 +209,9 @@ class FrameReader:
         batch_size: frames per batch (>= 1).
         start: first frame to read (earlier frames are decoded and dropped, so that the
             position is exact for any codec).
+        step: hand out every ``step``-th frame from ``start`` on (``start``, ``start +
+            step``, ...); the frames between are decoded and dropped (``grab`` without
+            the colour conversion), so the indices stay the source's frame numbers.
         fps: frame rate for image sources.
         on_error: None (video: raise, images: skip), "raise" or "skip"; see the module doc.
         prefetch: decoded batches the thread may hold ahead of the consumer.
@@ -223,12 +226,14 @@ class FrameReader:
             iteration for a frame that fails to decode (see ``on_error``).
     """
 
-    def __init__(self, source, batch_size: int, *, start: int = 0, fps: float = 1.0,
-                 on_error: str | None = None, prefetch: int = 2):
+    def __init__(self, source, batch_size: int, *, start: int = 0, step: int = 1,
+                 fps: float = 1.0, on_error: str | None = None, prefetch: int = 2):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if start < 0:
             raise ValueError(f"start must be >= 0, got {start}")
+        if step < 1:
+            raise ValueError(f"step must be >= 1, got {step}")
         if on_error not in (None, "raise", "skip"):
             raise ValueError(f"on_error must be None, 'raise' or 'skip', got {on_error!r}")
         self._files = _image_list(source)
@@ -236,6 +241,7 @@ class FrameReader:
         self.info = probe(source, fps=fps)
         self.batch_size = int(batch_size)
         self.start = int(start)
+        self.step = int(step)
         self.on_error = on_error or ("raise" if self._files is None else "skip")
         self.errors: list[FrameError] = []
         self.frames_read = 0
@@ -254,6 +260,16 @@ class FrameReader:
                 continue
         return False
 
+    def _wanted(self, i: int) -> bool:
+        """Whether frame ``i`` of the source is handed out (``start`` and ``step``)."""
+        return i >= self.start and (i - self.start) % self.step == 0
+
+    @property
+    def frames_wanted(self) -> int | None:
+        """Frames that will be handed out when the source is whole (None: unknown)."""
+        n = self.info.frames
+        return None if n is None else max(0, -(-(n - self.start) // self.step))
+
     def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
         """(index, (H,W,3) uint8) in order; records or raises decode failures."""
         if self._files is not None:
@@ -265,7 +281,7 @@ class FrameReader:
         images = _images()
         shape = (self.info.height, self.info.width)
         for i, f in enumerate(self._files):
-            if i < self.start:
+            if not self._wanted(i):
                 continue
             try:
                 img = images.read_image(f)
@@ -286,7 +302,7 @@ class FrameReader:
         try:
             i = 0
             while not self._stop.is_set():
-                ok, frame = cap.read() if i >= self.start else (cap.grab(), None)
+                ok, frame = cap.read() if self._wanted(i) else (cap.grab(), None)
                 if not ok:
                     break
                 if frame is not None:
@@ -306,7 +322,7 @@ class FrameReader:
                 for fr in c.decode(video=0):
                     if self._stop.is_set():
                         return
-                    if n >= self.start:
+                    if self._wanted(n):
                         yield n, _rgb(fr.to_ndarray(format="bgr24"), self.source)
                     n += 1
         except av.error.FFmpegError:
