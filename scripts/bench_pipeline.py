@@ -2,7 +2,7 @@
 tracking -> export, at processing widths 640 and 1280, with the share of each stage.
 
     .venv/bin/python scripts/bench_pipeline.py [--model M] [--frames 32] [--batch 8]
-        [--widths 640 1280] [--export-thread both|on|off] [--host-bound]
+        [--widths 640 1280] [--export-thread both|on|off] [--host-bound] [--frame-step 3]
 
 The input is a generated 1280x720 H.264 discard-belt video. "network", "lookup" and
 "overlap-add" split the measured map time by the shares of the three jitted pieces timed
@@ -14,6 +14,8 @@ With an export thread, "export" is the time the pipeline waited on it.
 ``--host-bound`` adds rows where the maps were computed before the run (a GPU makes
 them in under a millisecond a frame): what is left is the host's share of the work,
 separation, tracking and export, which bounds the pipeline on a GPU.
+``--frame-step N`` adds rows that process every N-th frame (``fishseg segment
+--frame-step``): "frames/s" counts processed frames, "video frames/s" the video's.
 Prints a markdown table.
 """
 
@@ -92,6 +94,8 @@ def main() -> None:
     ap.add_argument("--export-thread", choices=["both", "on", "off"], default="both")
     ap.add_argument("--host-bound", action="store_true",
                     help="also time with maps made beforehand (the host's share, as on a GPU)")
+    ap.add_argument("--frame-step", type=int, default=1,
+                    help="also time processing every N-th frame (with the model's maps)")
     args = ap.parse_args()
     threads = {"both": (True, False), "on": (True,), "off": (False,)}[args.export_thread]
     model = load_model(args.model)
@@ -111,23 +115,27 @@ def main() -> None:
     print(f"decode only: {decode_fps:.1f} frames/s")
     print()
     stages = ["decode", "network", "lookup", "overlap-add", "separate", "track", "export"]
-    print("| processing width | maps | export thread | frames/s | " + " | ".join(stages) + " |")
-    print("|---:|---|---|---:|" + "---:|" * len(stages))
+    print("| processing width | maps | export thread | frame step | frames/s | video frames/s | "
+          + " | ".join(stages) + " |")
+    print("|---:|---|---|---:|---:|---:|" + "---:|" * len(stages))
     for width in args.widths:
         model.cfg = dataclasses.replace(
             model.cfg, model=dataclasses.replace(model.cfg.model, processing_width=width))
         first = next(iter(FrameReader(video, args.batch)))[1]
         model.predict_maps(first)  # compile for this width outside the timing
         shares = map_shares(model, first)
-        runs = [("model", model, bg) for bg in threads]
+        runs = [("model", model, bg, 1) for bg in threads]
         if args.host_bound:
-            runs += [("made before", PrecomputedMaps(model, video, args.batch), bg)
+            runs += [("made before", PrecomputedMaps(model, video, args.batch), bg, 1)
                      for bg in threads]
-        for kind, m, bg in runs:
+        if args.frame_step > 1:
+            runs += [("model", model, bg, args.frame_step) for bg in threads]
+        for kind, m, bg, step in runs:
             if kind != "model":
                 m._done = 0
             s = segment_video(video, tmp / f"out{width}", model=m, batch_size=args.batch,
-                              overwrite=True, progress=False, background_export=bg)
+                              overwrite=True, progress=False, background_export=bg,
+                              frame_step=step)
             st = s["stage_seconds"]
             total = sum(st.values())
             split = shares if kind == "model" else {"network": 1.0, "lookup": 0.0,
@@ -135,8 +143,9 @@ def main() -> None:
             parts = {"decode": st["decode"], "separate": st["separate"], "track": st["track"],
                      "export": st["export"], **{k: v * st["maps"] for k, v in split.items()}}
             row = " | ".join(f"{100 * parts[k] / total:.0f}%" for k in stages)
-            print(f"| {width} | {kind} | {'yes' if bg else 'no'} | "
-                  f"{s['frames'] / s['seconds']:.2f} | {row} |", flush=True)
+            print(f"| {width} | {kind} | {'yes' if bg else 'no'} | {step} | "
+                  f"{s['frames'] / s['seconds']:.2f} | {n / s['seconds']:.2f} | {row} |",
+                  flush=True)
 
 
 if __name__ == "__main__":
