@@ -75,4 +75,5 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
     print(f"seconds: {summary['seconds']}  stages: {summary.get('stage_seconds')}")
     print(f"outputs: {dest}/ (masks/, instances.json, counts.csv, fish.csv, summary.json)")
     print(f"overlay for review: {dest / 'overlay.mp4'}")
+    print(f"charts: {dest / 'counts.png'}, {dest / 'lengths.png'}")
     return summary

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,18 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from skimage.segmentation import find_boundaries  # noqa: E402
 
-from fishseg.io.images import atomic_write  # noqa: E402
+from fishseg.io.charts import save_figure  # noqa: E402
 
 TRUE_COLOUR = (0, 255, 0)
 PRED_COLOUR = (255, 0, 255)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
-    return path
 
 
 def plot_ap_curve(result: dict, path: str | os.PathLike) -> Path:
@@ -48,7 +39,7 @@ def plot_ap_curve(result: dict, path: str | os.PathLike) -> Path:
            title=f"{result['method']}: AP vs IoU threshold ({result['frames']} frames)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    return _save(fig, Path(path))
+    return save_figure(fig, path)
 
 
 def plot_counts(result: dict, path: str | os.PathLike) -> Path:
@@ -65,7 +56,7 @@ def plot_counts(result: dict, path: str | os.PathLike) -> Path:
            title=f"{result['method']}: MAE {c['mae']:.2f}, rel. err {c['relative_error']:.1%}")
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    return _save(fig, Path(path))
+    return save_figure(fig, path)
 
 
 def overlay(image: np.ndarray, true: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -108,7 +99,7 @@ def plot_worst(result: dict, samples: Sequence[Any], preds: Sequence[np.ndarray]
         ax.set_title(f"{r.get('name', i)}: AP@0.5 {r['ap50']:.2f}, fish {r['true_count']} -> "
                      f"{r['pred_count']}", fontsize=9)
     fig.suptitle(f"{result['method']}: worst frames (green = true, magenta = predicted)", fontsize=10)
-    return _save(fig, Path(path))
+    return save_figure(fig, path)
 
 
 def write_report(report_dir: str | os.PathLike, result: dict, samples: Sequence[Any],

@@ -105,6 +105,7 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
         assert int(fish[tid]["last_frame"]) == max(frames)
         assert int(fish[tid]["frames_seen"]) == len(frames)
     assert (out / "overlay.mp4").stat().st_size > 0
+    assert all((out / c).stat().st_size > 0 for c in ("counts.png", "lengths.png"))
     assert set(s["stage_seconds"]) == {"decode", "maps", "separate", "track", "export"}
 
 
@@ -299,7 +300,7 @@ def test_background_export_writes_the_same_files(belt, tmp_path):
                       batch_size=4, progress=False, overlay=False, background_export=bg)
     files = sorted(p.relative_to(outs[True]) for p in outs[True].rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(outs[False]) for p in outs[False].rglob("*") if p.is_file())
-    assert len(files) == 40 + 4
+    assert len(files) == 40 + 6  # masks; instances, counts, fish, summary; 2 charts
     for f in files:
         if f.name != "summary.json":     # which holds the seconds taken
             assert (outs[True] / f).read_bytes() == (outs[False] / f).read_bytes(), f

@@ -14,6 +14,8 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
                              frames_seen, partial (1/0), median area_px, length_px,
                              width_px (+ area_cm2, length_cm, width_cm when calibrated)
     overlay.mp4              optional review video (:func:`draw_overlay` on each frame)
+    counts.png, lengths.png  fish in view and distinct fish over time; the length-frequency
+                             distribution of the counted fish (:mod:`fishseg.io.charts`)
     summary.json             input, frames, fps, distinct_fish, model checksum, seconds
 
 Every file is written atomically (:func:`atomic_write`: a temporary file in the same
@@ -242,16 +244,18 @@ class ExportWriter:
         crf: x264 quality of the overlay video.
         overlay_fps: frame rate of the overlay (default ``fps``; ``fps / n`` when only
             every n-th frame is processed, so that it plays at the belt's speed).
+        charts: also draw ``counts.png`` and ``lengths.png`` (:mod:`fishseg.io.charts`).
     """
 
     def __init__(self, out_dir, *, input_name: str, fps: float, width: int, height: int,
                  cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23,
-                 overlay_fps: float | None = None):
+                 overlay_fps: float | None = None, charts: bool = True):
         self.out_dir = Path(out_dir)
         (self.out_dir / "masks").mkdir(parents=True, exist_ok=True)
         self.input_name, self.fps = str(input_name), float(fps)
         self.width, self.height = int(width), int(height)
         self.cm_per_pixel = cm_per_pixel
+        self.charts = bool(charts)
         self.counts: list[tuple[int, float, int]] = []
         self._next_ann = 1
         self._spool = {k: tempfile.NamedTemporaryFile(
@@ -354,6 +358,11 @@ class ExportWriter:
             for r in rows:
                 w.writerow([int(r[c]) if c in ("partial", "counted") else
                             (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
+        if self.charts:
+            from fishseg.io.charts import write_charts
+
+            write_charts(self.out_dir, name=Path(self.input_name).name, counts=self.counts,
+                         tracks_in_view=in_view, fish=rows, cm=self.cm_per_pixel is not None)
         if self._overlay is not None:
             self._overlay.close()
             self._overlay = None

@@ -1,0 +1,141 @@
+"""Pictures of one input's results, written next to its CSVs (matplotlib, Agg backend).
+
+- ``counts.png`` — fish in view over the video's time (``counts.csv``), and the distinct
+  fish counted so far (tracks by the time they were first seen);
+- ``lengths.png`` — the length-frequency distribution of the counted fish (``fish.csv``),
+  in cm when the input is calibrated, else in pixels; fish never seen whole (cut by the
+  frame edge or the ROI in every frame) are stacked apart, their length being a lower
+  bound.
+
+:func:`length_frequency` and :func:`distinct_over_time` hold the numbers the pictures
+show; :func:`write_charts` draws them. :func:`save_figure` writes any figure atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from fishseg.io.images import atomic_write  # noqa: E402
+
+#: Pictures :func:`write_charts` writes into an input's output folder.
+CHARTS = ("counts.png", "lengths.png")
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG atomically (temporary file, then rename) and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return Path(path)
+
+
+def length_frequency(fish: Sequence[Mapping], *, cm: bool, bin_width: float | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Length-frequency table of counted fish, whole and partial apart.
+
+    Args:
+        fish: rows as in ``fish.csv`` (:meth:`fishseg.tracking.Track.summary` plus
+            ``counted``): ``length_cm`` or ``length_px``, ``partial``, ``counted``.
+        cm: use ``length_cm`` (the input is calibrated) instead of ``length_px``.
+        bin_width: class width (default: 1 cm, or 10 px, widened to keep at most 40
+            classes, as length-frequency tables use whole-unit classes).
+
+    Returns:
+        ``(edges, whole, partial, unit)``: (n+1,) float64 class edges (multiples of the
+        class width), (n,) int64 counts of whole and of partial fish per class, and
+        ``"cm"`` or ``"px"``. Empty arrays (edges ``[0.0]``) when no fish was counted.
+    """
+    key, unit = ("length_cm", "cm") if cm else ("length_px", "px")
+    rows = [r for r in fish if r.get("counted", True)]
+    lengths = np.array([float(r[key]) for r in rows], np.float64)
+    partial = np.array([bool(r["partial"]) for r in rows], bool)
+    if lengths.size == 0:
+        return np.zeros(1), np.zeros(0, np.int64), np.zeros(0, np.int64), unit
+    width = bin_width or (1.0 if cm else 10.0)
+    lo, hi = np.floor(lengths.min() / width), np.floor(lengths.max() / width) + 1
+    while bin_width is None and hi - lo > 40:
+        width *= 2
+        lo, hi = np.floor(lengths.min() / width), np.floor(lengths.max() / width) + 1
+    edges = np.arange(lo, hi + 1) * width
+    idx = np.clip(np.floor(lengths / width).astype(np.int64) - int(lo), 0, len(edges) - 2)
+    whole = np.bincount(idx[~partial], minlength=len(edges) - 1).astype(np.int64)
+    part = np.bincount(idx[partial], minlength=len(edges) - 1).astype(np.int64)
+    return edges, whole, part, unit
+
+
+def distinct_over_time(fish: Sequence[Mapping], frames: Sequence[int]) -> np.ndarray:
+    """Counted fish first seen at or before each frame.
+
+    Args:
+        fish: ``fish.csv`` rows (``first_frame``, ``counted``).
+        frames: (F,) processed frame numbers, increasing.
+
+    Returns:
+        (F,) int64 running count; its last value is the input's distinct fish.
+    """
+    firsts = np.sort([int(r["first_frame"]) for r in fish if r.get("counted", True)])
+    return np.searchsorted(firsts, np.asarray(frames, np.int64), side="right").astype(np.int64)
+
+
+def write_charts(out_dir: str | os.PathLike, *, name: str, counts: Sequence[tuple[int, float, int]],
+                 tracks_in_view: Sequence[int], fish: Sequence[Mapping], cm: bool) -> list[Path]:
+    """Draw ``counts.png`` and ``lengths.png`` into ``out_dir``.
+
+    Args:
+        out_dir: the input's output folder.
+        name: the input's name, for the titles.
+        counts: ``(frame, time_s, fish_in_view)`` per processed frame.
+        tracks_in_view: counted tracks spanning each of those frames.
+        fish: ``fish.csv`` rows.
+        cm: lengths in cm (calibrated input).
+
+    Returns:
+        the paths written.
+    """
+    out_dir = Path(out_dir)
+    frames = [c[0] for c in counts]
+    t = np.array([c[1] for c in counts], np.float64)
+    running = distinct_over_time(fish, frames)
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    a1.step(t, [c[2] for c in counts], where="post", label="fish in the frame's mask")
+    a1.step(t, tracks_in_view, where="post", linestyle="--", label="counted fish spanning it")
+    a1.set_ylabel("fish in view")
+    a1.legend(loc="upper right", fontsize=8)
+    a1.set_title(f"{name}: {int(running[-1]) if len(running) else 0} distinct fish, "
+                 f"{len(frames)} frames")
+    a2.step(t, running, where="post", color="black")
+    a2.set_ylabel("distinct fish so far")
+    a2.set_xlabel("time (s)")
+    for a in (a1, a2):
+        a.yaxis.set_major_locator(MaxNLocator(integer=True))
+    paths = [save_figure(fig, out_dir / "counts.png")]
+
+    edges, whole, part, unit = length_frequency(fish, cm=cm)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if whole.size:
+        widths = np.diff(edges)
+        ax.bar(edges[:-1], whole, widths, align="edge", edgecolor="black", label="whole fish")
+        ax.bar(edges[:-1], part, widths, bottom=whole, align="edge", edgecolor="black",
+               color="lightgrey", hatch="//",
+               label="partial (cut by the frame edge or ROI): length is a lower bound")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no fish counted", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(f"length ({unit})" if cm else "length (px; give --cm-per-pixel for cm)")
+    ax.set_ylabel("fish")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"{name}: length frequency of {int(whole.sum() + part.sum())} counted fish")
+    paths.append(save_figure(fig, out_dir / "lengths.png"))
+    return paths
