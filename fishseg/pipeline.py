@@ -321,7 +321,8 @@ def write_inputs_table(results: Sequence[InputResult], out: str | Path) -> Path:
         rows[key] = {
             "output": key, "input": r.input, "status": r.status,
             "frames": s.get("frames", "") if done else "",
-            "video_s": f"{s['frames'] / fps:.2f}" if done and fps and "frames" in s else "",
+            "video_s": (f"{s['frames'] * s.get('frame_step', 1) / fps:.2f}"
+                        if done and fps and "frames" in s else ""),
             "distinct_fish": s.get("distinct_fish", "") if done else "",
             "mean_fish_in_view": mean, "max_fish_in_view": peak,
             "seconds": s.get("seconds", "") if done else "",

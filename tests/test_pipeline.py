@@ -113,9 +113,11 @@ def test_every_nth_frame(belt, tmp_path):
     """--frame-step 2: half the frames, with the video's own frame numbers and times."""
     src, meta = belt
     out = tmp_path / "out" / "video"
-    s = segment_video(src / "video.mp4", out, model=OracleModel(src / "masks", step=2),
-                      batch_size=6, frame_step=2, progress=False)
-    assert s["frames"] == 20 and s["frame_step"] == 2
+    (res,) = segment_inputs([src / "video.mp4"], tmp_path / "out",
+                            model=OracleModel(src / "masks", step=2), batch_size=6,
+                            frame_step=2, progress=False)
+    s = res.summary
+    assert res.status == "done" and s["frames"] == 20 and s["frame_step"] == 2
     rows = read_csv(out / "counts.csv")
     fps = probe(src / "video.mp4").fps
     assert [int(r["frame"]) for r in rows] == list(range(0, 40, 2))
@@ -133,6 +135,8 @@ def test_every_nth_frame(belt, tmp_path):
     assert all(int(r["frames_seen"]) >= 3 for r in fish)  # processed frames
     overlay = probe(out / "overlay.mp4")  # plays at the belt's speed
     assert overlay.frames == 20 and overlay.fps == pytest.approx(fps / 2, rel=1e-3)
+    (row,) = read_csv(write_inputs_table([res], tmp_path / "out"))
+    assert float(row["video_s"]) == pytest.approx(40 / fps, abs=0.01)  # the video's length
 
 
 def test_bad_inputs_are_reported_and_others_processed(belt, tmp_path):
