@@ -104,6 +104,7 @@ def _at_least_one(text: str) -> int:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
+    from fishseg.io.batch_fish import write_batch_fish
     from fishseg.pipeline import results_table, segment_inputs, write_inputs_table
 
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
@@ -129,6 +130,9 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     print(results_table(results))
     if results:
         print(f"table of all inputs: {write_inputs_table(results, args.out)}")
+        batch = write_batch_fish(args.out)
+        if batch:
+            print(f"fish of all inputs: {batch[0]}, length frequency: {batch[1]}")
     return 1 if any(r.status == "failed" for r in results) else 0
 
 

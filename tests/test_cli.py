@@ -81,6 +81,9 @@ def test_segment_frame_step_flag(capsys, tmp_path):
     assert summary["frames"] == 3 and summary["frame_step"] == 2
     with open(out / "video" / "counts.csv", newline="") as f:
         assert [int(r["frame"]) for r in csv.DictReader(f)] == [0, 2, 4]
+    with open(out / "all_fish.csv", newline="") as f:  # the batch's fish, one input here
+        assert len(list(csv.DictReader(f))) == summary["distinct_fish"]
+    assert "fish of all inputs:" in capsys.readouterr().out
 
 
 def test_tune_writes_a_model_with_the_tuned_separation(capsys, tmp_path):

@@ -8,7 +8,9 @@
   bound.
 
 :func:`length_frequency` and :func:`distinct_over_time` hold the numbers the pictures
-show; :func:`write_charts` draws them. :func:`save_figure` writes any figure atomically.
+show; :func:`write_charts` draws them (:func:`plot_lengths` the histogram, also used for
+a whole batch by :mod:`fishseg.io.batch_fish`). :func:`save_figure` writes any figure
+atomically.
 """
 
 from __future__ import annotations
@@ -122,6 +124,26 @@ def write_charts(out_dir: str | os.PathLike, *, name: str, counts: Sequence[tupl
         a.yaxis.set_major_locator(MaxNLocator(integer=True))
     paths = [save_figure(fig, out_dir / "counts.png")]
 
+    n = sum(1 for r in fish if r.get("counted", True))
+    paths.append(plot_lengths(fish, out_dir / "lengths.png", cm=cm,
+                              title=f"{name}: length frequency of {n} counted fish"))
+    return paths
+
+
+def plot_lengths(fish: Sequence[Mapping], path: str | os.PathLike, *, cm: bool, title: str,
+                 uncalibrated: str = "length (px; give --cm-per-pixel for cm)") -> Path:
+    """Draw the length-frequency histogram of counted fish (:func:`length_frequency`).
+
+    Args:
+        fish: ``fish.csv`` rows.
+        path: the PNG to write.
+        cm: lengths in cm.
+        title: the figure's title.
+        uncalibrated: the x label when lengths are in pixels.
+
+    Returns:
+        ``path``.
+    """
     edges, whole, part, unit = length_frequency(fish, cm=cm)
     fig, ax = plt.subplots(figsize=(8, 4))
     if whole.size:
@@ -133,9 +155,8 @@ def write_charts(out_dir: str | os.PathLike, *, name: str, counts: Sequence[tupl
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no fish counted", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(f"length ({unit})" if cm else "length (px; give --cm-per-pixel for cm)")
+    ax.set_xlabel(f"length ({unit})" if cm else uncalibrated)
     ax.set_ylabel("fish")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"{name}: length frequency of {int(whole.sum() + part.sum())} counted fish")
-    paths.append(save_figure(fig, out_dir / "lengths.png"))
-    return paths
+    ax.set_title(title)
+    return save_figure(fig, path)

@@ -1,0 +1,64 @@
+"""The fish of a whole batch: ``OUT/all_fish.csv`` and ``OUT/all_lengths.png``.
+
+A trip's footage is many videos; the length-frequency distribution that a discard
+report needs is over all of them. :func:`write_batch_fish` gathers the ``fish.csv`` of
+every complete input listed in ``OUT/inputs.csv`` (:func:`fishseg.pipeline.write_inputs_table`,
+which keeps rows of earlier runs into the same ``OUT``) into one table with an ``output``
+column, and draws the counted fish's length frequency (cm when every input was
+calibrated, else pixels). Both are rewritten after every run, so they cover the batch
+however many times it was restarted.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from fishseg.io.charts import plot_lengths
+from fishseg.io.export import atomic_write, is_complete
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_batch_fish(out: str | Path) -> tuple[Path, Path] | None:
+    """Write ``OUT/all_fish.csv`` and ``OUT/all_lengths.png`` from the complete inputs.
+
+    Args:
+        out: the output root of ``fishseg segment`` (holding ``inputs.csv``).
+
+    Returns:
+        the two paths, or None when ``inputs.csv`` lists no complete input.
+    """
+    out = Path(out)
+    table = out / "inputs.csv"
+    if not table.is_file():
+        return None
+    outputs = [r["output"] for r in _read_csv(table)
+               if r.get("status") in ("done", "skipped") and is_complete(out / r["output"])]
+    per_input = {name: _read_csv(out / name / "fish.csv") for name in outputs
+                 if (out / name / "fish.csv").is_file()}
+    if not per_input:
+        return None
+    cols = ["output"]
+    for rows in per_input.values():
+        for c in (rows[0].keys() if rows else ()):
+            if c not in cols:
+                cols.append(c)
+    with atomic_write(out / "all_fish.csv") as f:
+        w = csv.DictWriter(f, fieldnames=cols, restval="")
+        w.writeheader()
+        for name, rows in per_input.items():
+            w.writerows({"output": name, **r} for r in rows)
+
+    fish = [{**r, "partial": r["partial"] == "1", "counted": r.get("counted", "1") == "1"}
+            for rows in per_input.values() for r in rows]
+    cm = all(r.get("length_cm") not in (None, "") for r in fish) and bool(fish)
+    n = sum(1 for r in fish if r["counted"])
+    png = plot_lengths(fish, out / "all_lengths.png", cm=cm,
+                       title=f"{n} counted fish from {len(per_input)} inputs",
+                       uncalibrated="length (px; cm when every input is calibrated "
+                                    "with --cm-per-pixel)")
+    return out / "all_fish.csv", png
