@@ -89,6 +89,27 @@ class CountedTracks:
                 self._lut[tid] = self.output_id[tid]
         return index, self._lut[lab], frame
 
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The held frames and the id map, as JSON-able values and arrays (the frames'
+        carried RGB images included when they are arrays)."""
+        held = list(self._held)
+        arrays = {"output_tid": np.array(list(self.output_id), np.int64),
+                  "output_oid": np.array(list(self.output_id.values()), np.int64),
+                  "lut": self._lut}
+        for k, (_, lab, frame) in enumerate(held):
+            arrays[f"held_labels_{k}"] = np.asarray(lab, np.int32)
+            if frame is not None:
+                arrays[f"held_frame_{k}"] = np.asarray(frame)
+        return {"held_index": [i for i, _, _ in held]}, arrays
+
+    def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        self.output_id = dict(zip(arrays["output_tid"].tolist(),
+                                  arrays["output_oid"].tolist(), strict=True))
+        self._lut = np.asarray(arrays["lut"], np.int32).copy()
+        self._held = deque((int(i), arrays[f"held_labels_{k}"], arrays.get(f"held_frame_{k}"))
+                           for k, i in enumerate(meta["held_index"]))
+
     def tracks(self) -> list[Track]:
         """The counted tracks released so far, with their output ids, in id order."""
         return [dataclasses.replace(self.tracker.tracks[tid], id=oid)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import shutil
 import time
@@ -28,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from fishseg.config import Config
+from fishseg import checkpoint
+from fishseg.config import Config, to_dict
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
 from fishseg.io.export import ExportWriter, atomic_write, is_complete
@@ -96,7 +98,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                   cfg: Config | None = None, batch_size: int = 8, scale: float = 1.0,
                   overlay: bool = True, overwrite: bool = False, fps: float = 1.0,
                   roi: str | Path | np.ndarray | None = None, frame_step: int = 1,
-                  progress: bool = True, background_export: bool = True) -> dict:
+                  checkpoint_every: int = 1000, progress: bool = True,
+                  background_export: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -118,6 +121,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             less work for a belt that moves slowly enough to be seen in several processed
             frames. Frame numbers and ``time_s`` stay those of the source; tracks and
             ``track.min_frames`` count processed frames; the overlay plays at fps / n.
+        checkpoint_every: save the run's state every this many processed frames (0:
+            never), so that an interrupted run of the same input resumes there
+            (:mod:`fishseg.checkpoint`); a resumed run gives the same outputs.
         progress: show a tqdm bar (frames/s).
         background_export: write masks, COCO entries and overlay frames from a thread
             (:class:`fishseg.io.background.BackgroundExport`) while the next frames are
@@ -142,23 +148,46 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     cm = cfg.measure.cm_per_pixel
     cm = cm / scale if cm is not None else None
     stage = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    t0 = time.perf_counter()
-    times = dict.fromkeys(STAGES, 0.0)
-    with FrameReader(source, batch_size, step=frame_step, fps=fps) as reader:
+    key = checkpoint.run_key(
+        source, model=getattr(model, "checksum", None), cfg=to_dict(cfg), scale=scale,
+        overlay=overlay, fps=fps, frame_step=frame_step, batch_size=batch_size,
+        roi=(hashlib.sha256(np.ascontiguousarray(roi)).hexdigest()
+             if isinstance(roi, np.ndarray) else None if roi is None else str(roi)))
+    resume = None if overwrite else checkpoint.load(stage, key)
+    if resume is None:
+        shutil.rmtree(stage, ignore_errors=True)
+    ck_meta, ck = resume if resume else ({}, {})
+    t0 = time.perf_counter() - ck_meta.get("seconds", 0.0)
+    times = {k: ck_meta.get("stage_seconds", {}).get(k, 0.0) for k in STAGES}
+    resumed_at = list(ck_meta.get("resumed_at_frames", []))
+    if resume:
+        resumed_at.append(int(ck_meta["next_frame"]))
+    saved_errors = list(ck_meta.get("skipped_frames", []))
+    since_checkpoint = 0
+    with FrameReader(source, batch_size, start=ck_meta.get("next_frame", 0), step=frame_step,
+                     fps=fps) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
         border = None if inside is None else roi_border(inside, cfg.track.edge_margin)
         tracker = Tracker(cfg.track, border=border)
         release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
+        if resume:
+            tracker.set_state(ck_meta["tracker"], checkpoint.group(ck, "tracker"))
+            release.set_state(ck_meta["counted"], checkpoint.group(ck, "counted"))
         keep = None if inside is None else jnp.asarray(inside, jnp.float32)
-        bar = tqdm(total=reader.frames_wanted, unit="frame", desc=output_name(Path(str(source))),
+        wanted = reader.frames_wanted
+        done_before = len(ck.get("export/counts", ())) + len(ck_meta.get("counted", {}).get(
+            "held_index", []))
+        bar = tqdm(total=None if wanted is None else wanted + done_before,
+                   initial=done_before, unit="frame", desc=output_name(Path(str(source))),
                    disable=not progress, leave=False, dynamic_ncols=True)
+        exporter = None
         try:
-            exporter = ExportWriter(stage, input_name=str(source), fps=info.fps, width=w,
-                                    height=h, cm_per_pixel=cm, overlay=overlay,
-                                    overlay_fps=info.fps / frame_step)
+            exporter = ExportWriter(
+                stage, input_name=str(source), fps=info.fps, width=w, height=h,
+                cm_per_pixel=cm, overlay=overlay, overlay_fps=info.fps / frame_step,
+                resume=(ck_meta["export"], checkpoint.group(ck, "export")) if resume else None)
             if background_export:
                 exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
             with exporter as writer:
@@ -185,11 +214,18 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     t = time.perf_counter()
                     times["export"] += t - t3
                     bar.update(len(indices))
+                    since_checkpoint += len(indices)
+                    if checkpoint_every and since_checkpoint >= checkpoint_every:
+                        _save_checkpoint(stage, key, writer, tracker, release, reader,
+                                         int(indices[-1]) + frame_step, saved_errors, times,
+                                         time.perf_counter() - t0, resumed_at)
+                        since_checkpoint = 0
+                        t = time.perf_counter()
                 t = time.perf_counter()
                 for j, out, img in release.flush():
                     writer.add_frame(j, out, img)
                 times["export"] += time.perf_counter() - t
-                errors = [f"frame {e.index}: {e.message}" for e in reader.errors]
+                errors = saved_errors + [f"frame {e.index}: {e.message}" for e in reader.errors]
                 summary = writer.finish(
                     release.tracks(), distinct_fish=tracker.distinct_count,
                     model_checksum=getattr(model, "checksum", None),
@@ -199,16 +235,37 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                            "roi": None if roi is None else (
                                "<array>" if isinstance(roi, np.ndarray) else str(roi)),
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},
-                           "skipped_frames": errors})
+                           "skipped_frames": errors, "resumed_at_frames": resumed_at})
         except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
+            if not (exporter is not None and exporter.resumable):
+                shutil.rmtree(stage, ignore_errors=True)
             raise
         finally:
             bar.close()
     if out_dir.exists():
         shutil.rmtree(out_dir)
+    for p in stage.glob("checkpoint*"):
+        p.unlink()
     stage.rename(out_dir)
     return summary
+
+
+def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, saved_errors,
+                     times, seconds, resumed_at) -> None:
+    """Save the state after the frames handed out so far (see :mod:`fishseg.checkpoint`)."""
+    export_meta, export_arrays = writer.checkpoint()
+    tracker_meta, tracker_arrays = tracker.get_state()
+    counted_meta, counted_arrays = release.get_state()
+    checkpoint.save(stage, key, {
+        "next_frame": next_frame, "export": export_meta, "tracker": tracker_meta,
+        "counted": counted_meta,
+        # the reader reads ahead: errors of frames after next_frame are found again
+        "skipped_frames": saved_errors + [f"frame {e.index}: {e.message}" for e in reader.errors
+                                          if e.index < next_frame],
+        "stage_seconds": dict(times), "seconds": seconds, "resumed_at_frames": resumed_at,
+    }, {**checkpoint.prefixed("export", export_arrays),
+        **checkpoint.prefixed("tracker", tracker_arrays),
+        **checkpoint.prefixed("counted", counted_arrays)})
 
 
 def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,

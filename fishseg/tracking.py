@@ -108,6 +108,12 @@ class Track:
         return out
 
 
+def _concat(parts, dtype) -> np.ndarray:
+    """Flat concatenation of array-likes as ``dtype`` (empty when there are none)."""
+    return (np.concatenate([np.asarray(x, dtype).ravel() for x in parts]) if parts
+            else np.zeros(0, dtype))
+
+
 @dataclass
 class _Live:
     """A track that may still be matched: its pixels when last seen and the motion since."""
@@ -223,6 +229,67 @@ class Tracker:
              if self._live[r].missed == 0 and not m.touches_edge[c]
              and not self.tracks[self._live[r].index].edge[-1]]
         return np.median(np.array(d), axis=0) if d else None
+
+    # -- state, for resuming an interrupted input ---------------------------------------
+
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Everything :meth:`update` depends on, as JSON-able values and arrays.
+
+        Returns:
+            ``(meta, arrays)``; :meth:`set_state` on a new tracker with the same
+            configuration and border continues exactly as this one would (the floats
+            are stored as float64 arrays, so nothing is rounded).
+        """
+        tr = [self.tracks[k] for k in sorted(self.tracks)]
+        lv = self._live
+        arrays = {
+            "track_ids": np.array([t.id for t in tr], np.int64),
+            "track_len": np.array([len(t.frames) for t in tr], np.int64),
+            "track_frames": _concat([t.frames for t in tr], np.int64),
+            "track_areas": _concat([t.areas for t in tr], np.int64),
+            "track_lengths": _concat([t.lengths for t in tr], np.float64),
+            "track_widths": _concat([t.widths for t in tr], np.float64),
+            "track_edge": _concat([t.edge for t in tr], bool),
+            "track_centroids": _concat([t.centroids for t in tr], np.float64).reshape(-1, 2),
+            "live_index": np.array([x.index for x in lv], np.int64),
+            "live_len": np.array([len(x.ys) for x in lv], np.int64),
+            "live_ys": _concat([x.ys for x in lv], np.int32),
+            "live_xs": _concat([x.xs for x in lv], np.int32),
+            "live_centroid": _concat([x.centroid for x in lv], np.float64).reshape(-1, 2),
+            "live_offset": _concat([x.offset for x in lv], np.float64).reshape(-1, 2),
+            "live_missed": np.array([x.missed for x in lv], np.int64),
+            "motion": np.asarray(self.motion, np.float64),
+        }
+        if self._prev_fg is not None:
+            arrays["prev_fg"] = self._prev_fg
+        meta = {"frames_processed": self.frames_processed,
+                "shape": list(self._shape) if self._shape else None}
+        return meta, arrays
+
+    def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned (replaces all tracks)."""
+        def split(a, lengths):
+            return np.split(np.asarray(a), np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+        n = arrays["track_len"]
+        cols = {k: split(arrays[f"track_{k}"], n)
+                for k in ("frames", "areas", "lengths", "widths", "edge", "centroids")}
+        self.tracks = {}
+        for i, tid in enumerate(arrays["track_ids"].tolist()):
+            self.tracks[tid] = Track(
+                tid, frames=cols["frames"][i].tolist(), areas=cols["areas"][i].tolist(),
+                lengths=cols["lengths"][i].tolist(), widths=cols["widths"][i].tolist(),
+                edge=cols["edge"][i].tolist(),
+                centroids=[tuple(c) for c in cols["centroids"][i].tolist()])
+        m = arrays["live_len"]
+        ys, xs = split(arrays["live_ys"], m), split(arrays["live_xs"], m)
+        self._live = [_Live(int(idx), ys[i], xs[i], arrays["live_centroid"][i].copy(),
+                            arrays["live_offset"][i].copy(), int(arrays["live_missed"][i]))
+                      for i, idx in enumerate(arrays["live_index"].tolist())]
+        self.motion = np.asarray(arrays["motion"], np.float64).copy()
+        self._prev_fg = np.asarray(arrays["prev_fg"], bool) if "prev_fg" in arrays else None
+        self._shape = tuple(meta["shape"]) if meta.get("shape") else None
+        self.frames_processed = int(meta["frames_processed"])
 
     # -- the step ----------------------------------------------------------------------
 

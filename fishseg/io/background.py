@@ -78,6 +78,15 @@ class BackgroundExport:
         self._queue.join()
         self._raise_pending()
 
+    def checkpoint(self):
+        """Write every queued frame, then :meth:`ExportWriter.checkpoint`."""
+        self.drain()
+        return self.writer.checkpoint()
+
+    @property
+    def resumable(self) -> bool:
+        return self.writer.resumable
+
     def _stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_STOP)

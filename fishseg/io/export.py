@@ -245,11 +245,14 @@ class ExportWriter:
         overlay_fps: frame rate of the overlay (default ``fps``; ``fps / n`` when only
             every n-th frame is processed, so that it plays at the belt's speed).
         charts: also draw ``counts.png`` and ``lengths.png`` (:mod:`fishseg.io.charts`).
+        resume: what :meth:`checkpoint` returned in an interrupted run into the same
+            ``out_dir``: continue from there (frames written after it are written again).
     """
 
     def __init__(self, out_dir, *, input_name: str, fps: float, width: int, height: int,
                  cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23,
-                 overlay_fps: float | None = None, charts: bool = True):
+                 overlay_fps: float | None = None, charts: bool = True,
+                 resume: tuple[dict, dict[str, np.ndarray]] | None = None):
         self.out_dir = Path(out_dir)
         (self.out_dir / "masks").mkdir(parents=True, exist_ok=True)
         self.input_name, self.fps = str(input_name), float(fps)
@@ -258,15 +261,91 @@ class ExportWriter:
         self.charts = bool(charts)
         self.counts: list[tuple[int, float, int]] = []
         self._next_ann = 1
-        self._spool = {k: tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=self.out_dir, prefix=f".instances.{k}.",
-            suffix=".tmp", delete=False) for k in ("images", "annotations")}
+        #: True once :meth:`checkpoint` ran: :meth:`abort` then keeps what a resumed run
+        #: continues from (the spool files and the finished overlay segments)
+        self.resumable = False
+        self._overlay_args = (overlay_fps or fps, width, height, crf) if overlay else None
+        self._segments: list[str] = []  # finished overlay segments (file names)
         self._overlay = None
-        if overlay:
+        if resume is None:
+            self._spool = {k: tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=self.out_dir, prefix=f".instances.{k}.",
+                suffix=".tmp", delete=False) for k in ("images", "annotations")}
+        else:
+            self._resume(resume)
+
+    # -- resuming (fishseg.checkpoint) -------------------------------------------------
+
+    def checkpoint(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Make everything written so far durable and describe it for a resumed run.
+
+        Flushes the COCO spool files and closes the current overlay segment (the next
+        frame starts a new one; :meth:`finish` joins them).
+
+        Returns:
+            ``(meta, arrays)`` for ``ExportWriter(..., resume=(meta, arrays))``.
+        """
+        spool = {}
+        for k, f in self._spool.items():
+            f.flush()
+            os.fsync(f.fileno())
+            spool[k] = [os.path.basename(f.name), os.path.getsize(f.name)]
+        if self._overlay is not None:
+            self._overlay.close()
+            self._segments.append(self._overlay.path.name)
+            self._overlay = None
+        self.resumable = True
+        c = np.array(self.counts, np.float64).reshape(-1, 3)
+        meta = {"next_ann": self._next_ann, "spool": spool, "segments": list(self._segments)}
+        return meta, {"counts": c}
+
+    def _resume(self, state: tuple[dict, dict[str, np.ndarray]]) -> None:
+        meta, arrays = state
+        self._next_ann = int(meta["next_ann"])
+        self.counts = [(int(i), float(t), int(n)) for i, t, n in arrays["counts"].tolist()]
+        self._spool = {}
+        for k, (name, size) in meta["spool"].items():
+            f = open(self.out_dir / name, "r+", encoding="utf-8")  # noqa: SIM115 - kept open
+            f.truncate(int(size))
+            f.seek(0, os.SEEK_END)
+            self._spool[k] = f
+        self._segments = list(meta["segments"])
+        keep = set(self._segments)
+        for p in self.out_dir.glob("*.overlay.[0-9]*"):  # segments of the interrupted run
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
+        self.resumable = True
+
+    def _overlay_writer(self):
+        if self._overlay is None:
             from fishseg.io.video import VideoWriter
 
-            self._overlay = VideoWriter(self.out_dir / "overlay.mp4", overlay_fps or fps,
-                                        width, height, crf)
+            fps, width, height, crf = self._overlay_args
+            path = self.out_dir / f".overlay.{len(self._segments):04d}.mp4"
+            self._overlay = VideoWriter(path, fps, width, height, crf)
+        return self._overlay
+
+    def _finish_overlay(self) -> None:
+        """Close the last overlay segment and make ``overlay.mp4`` of all of them."""
+        if self._overlay is not None:
+            self._overlay.close()
+            self._segments.append(self._overlay.path.name)
+            self._overlay = None
+        if self._overlay_args is None:
+            return
+        if not self._segments:  # no frame at all: an empty but valid video
+            self._overlay_writer()
+            return self._finish_overlay()
+        from fishseg.io.video import concat_videos
+
+        paths = [self.out_dir / n for n in self._segments]
+        if len(paths) == 1:
+            os.replace(paths[0], self.out_dir / "overlay.mp4")
+        else:
+            concat_videos(paths, self.out_dir / "overlay.mp4")
+            for p in paths:
+                p.unlink(missing_ok=True)
+        self._segments = []
 
     def add_frame(self, frame_index: int, track_labels: np.ndarray,
                   frame: np.ndarray | None = None) -> None:
@@ -292,10 +371,10 @@ class ExportWriter:
         for a in anns:
             self._spool["annotations"].write(json.dumps(a) + "\n")
         self.counts.append((int(frame_index), frame_index / self.fps, len(anns)))
-        if self._overlay is not None:
+        if self._overlay_args is not None:
             if frame is None:
                 raise ValueError(f"{self.out_dir}: frame {frame_index}: overlay needs the frame")
-            self._overlay.write(draw_overlay(frame, lab))
+            self._overlay_writer().write(draw_overlay(frame, lab))
 
     def _write_instances(self) -> None:
         for f in self._spool.values():
@@ -363,9 +442,7 @@ class ExportWriter:
 
             write_charts(self.out_dir, name=Path(self.input_name).name, counts=self.counts,
                          tracks_in_view=in_view, fish=rows, cm=self.cm_per_pixel is not None)
-        if self._overlay is not None:
-            self._overlay.close()
-            self._overlay = None
+        self._finish_overlay()
         from fishseg import __version__
 
         summary = {"input": self.input_name, "frames": len(self.counts), "fps": self.fps,
@@ -385,10 +462,17 @@ class ExportWriter:
                 os.unlink(f.name)
 
     def abort(self) -> None:
-        """Drop the spool files and the unfinished overlay; written files stay as they are."""
+        """Drop the unfinished overlay segment and, unless :attr:`resumable`, the spool files
+        and the finished segments; written files stay as they are."""
         if self._overlay is not None:
             self._overlay.abort()
             self._overlay = None
+        if self.resumable:
+            for f in self._spool.values():
+                f.close()
+            return
+        for name in self._segments:
+            (self.out_dir / name).unlink(missing_ok=True)
         self._cleanup()
 
     def __enter__(self) -> ExportWriter:

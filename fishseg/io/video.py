@@ -506,3 +506,47 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def concat_videos(parts, path) -> Path:
+    """Join videos written by :class:`VideoWriter` with the same settings into one file,
+    without re-encoding (their H.264 packets are copied, timestamps shifted); atomic.
+
+    Args:
+        parts: the video files, in order (at least one).
+        path: the joined ``.mp4``.
+
+    Returns:
+        ``path``.
+    """
+    import av
+
+    parts = [Path(p) for p in parts]
+    path = Path(path)
+    fd, tmp = mkstemp_beside(path)
+    os.close(fd)
+    try:
+        with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            ostream = None
+            offset = 0
+            for part in parts:
+                with av.open(str(part)) as src:
+                    s = src.streams.video[0]
+                    if ostream is None:
+                        ostream = out.add_stream_from_template(s)
+                    end = offset
+                    for pkt in src.demux(s):
+                        if pkt.dts is None:  # the demuxer's end-of-stream marker
+                            continue
+                        pkt.pts += offset
+                        pkt.dts += offset
+                        end = max(end, pkt.pts + (pkt.duration or 0))
+                        pkt.stream = ostream
+                        out.mux(pkt)
+                    offset = end
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
