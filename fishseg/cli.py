@@ -110,7 +110,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
                   overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
-                  roi=args.roi, frame_step=args.frame_step)
+                  roi=args.roi, frame_step=args.frame_step,
+                  checkpoint_every=args.checkpoint_every)
     if args.engine == "ray":  # workers load the model; they apply the overrides to its config
         from fishseg.engines.ray import ConfigPatch, import_ray, segment_inputs_ray
 
@@ -227,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="process every N-th frame only (N times faster; frame numbers and "
                         "times stay the video's; a fish must still be seen in "
                         "track.min_frames processed frames to count)")
+    g.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+                   help="save progress every N processed frames, so that a run that stops "
+                        "(Ctrl-C, a crash) resumes there when run again (default 1000; 0: off)")
     g.add_argument("--fps", type=float, default=1.0, help="frame rate of image sequences")
     g.add_argument("--roi", metavar="ROI", default=None,
                    help="region of interest: x0,y0,x1,y1 in pixels of the input frames, or a "
@@ -290,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("fishseg: interrupted", file=sys.stderr)
+        print("fishseg: interrupted" + (
+            " (an input stopped after its last checkpoint resumes there when the same "
+            "command is run again)" if args.command == "segment" else ""), file=sys.stderr)
         return 130
     except Exception as e:
         if args.debug or not _is_user_error(e):

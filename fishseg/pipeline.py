@@ -138,6 +138,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         fishseg.roi.RoiError: the ROI does not fit the input (names the ROI and sizes).
     """
     out_dir = Path(out_dir)
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be >= 0 (0: no checkpoints), got {checkpoint_every}")
     if is_complete(out_dir) and not overwrite:
         return {"skipped": True, "output": str(out_dir)}
     if model is None:
@@ -313,7 +315,11 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
         except KeyboardInterrupt:
             raise
         except Exception as e:  # noqa: BLE001 - one bad input must not stop the batch
-            results.append(InputResult(str(unit), "failed", dest, f"{type(e).__name__}: {e}"))
+            msg = f"{type(e).__name__}: {e}"
+            kept = checkpoint.load_meta(dest.parent / f".{dest.name}.partial")
+            if kept:
+                msg += f" (progress kept: a rerun resumes at frame {kept['next_frame']})"
+            results.append(InputResult(str(unit), "failed", dest, msg))
     return results
 
 

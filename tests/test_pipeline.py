@@ -18,7 +18,7 @@ from pycocotools import mask as mask_utils
 
 from fishseg.config import Config, SeparateConfig, SynthConfig
 from fishseg.io.images import read_labels, write_image
-from fishseg.io.video import VideoWriter, probe
+from fishseg.io.video import FrameReader, VideoWriter, probe
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.pipeline import (
     expand_inputs,
@@ -308,3 +308,91 @@ def test_background_export_writes_the_same_files(belt, tmp_path):
     for f in files:
         if f.name != "summary.json":     # which holds the seconds taken
             assert (outs[True] / f).read_bytes() == (outs[False] / f).read_bytes(), f
+
+
+class ContentOracle(OracleModel):
+    """The oracle, finding each frame's truth by its decoded pixels (so it works however
+    the frames are batched, and from wherever a run starts); ``stop_after`` calls, it
+    raises KeyboardInterrupt, as Ctrl-C would."""
+
+    def __init__(self, src, stop_after=None, error=KeyboardInterrupt):
+        super().__init__(src / "masks")
+        self.error = error
+        self.index = {f.tobytes(): int(i) for idx, b in FrameReader(src / "video.mp4", 8)
+                      for i, f in zip(idx, b)}
+        self.stop_after = stop_after
+
+    def predict_maps(self, frames):
+        self.calls += 1
+        if self.stop_after is not None and self.calls > self.stop_after:
+            raise self.error("out of memory")
+        labels = np.stack([self.masks[self.index[f.tobytes()]] for f in frames])
+        fg, edge = target_maps(labels, self.cfg.targets.edge_width)
+        return jnp.asarray(fg), jnp.asarray(edge)
+
+
+def test_an_interrupted_run_resumes_with_the_same_outputs(belt, tmp_path):
+    src, _ = belt
+    video = src / "video.mp4"
+    kw = dict(batch_size=4, checkpoint_every=8, progress=False)
+    ref = tmp_path / "ref" / "video"
+    segment_video(video, ref, model=ContentOracle(src), **kw)
+    out = tmp_path / "out" / "video"
+    stage = out.parent / ".video.partial"
+    # Ctrl-C in the 6th batch (frames 20-23): checkpoints were saved after frames 7 and 15
+    with pytest.raises(KeyboardInterrupt):
+        segment_video(video, out, model=ContentOracle(src, stop_after=5), **kw)
+    assert not out.exists() and (stage / "checkpoint.json").is_file()
+    assert json.loads((stage / "checkpoint.json").read_text())["next_frame"] == 16
+    # a rerun goes on from frame 16 and ends with what an uninterrupted run writes
+    resumed = ContentOracle(src)
+    s = segment_video(video, out, model=resumed, **kw)
+    assert s["resumed_at_frames"] == [16] and resumed.calls == 6  # frames 16-39 only
+    assert not stage.exists() and not list(out.glob("checkpoint*"))
+    files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    for f in files:
+        if f.name not in ("summary.json", "overlay.mp4"):  # times; separately encoded parts
+            assert (ref / f).read_bytes() == (out / f).read_bytes(), f
+    a, b = json.loads((ref / "summary.json").read_text()), s
+    for k in ("frames", "distinct_fish", "tracks", "tracks_started", "skipped_frames"):
+        assert a[k] == b[k], k
+    # the overlay: two segments joined without re-encoding, every frame in order
+    assert probe(out / "overlay.mp4").frames == 40
+    got = np.concatenate([f for _, f in FrameReader(out / "overlay.mp4", 8)])
+    want = np.concatenate([f for _, f in FrameReader(ref / "overlay.mp4", 8)])
+    assert np.abs(got.astype(int) - want.astype(int)).mean() < 2.0
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(belt, tmp_path):
+    src, _ = belt
+    video = src / "video.mp4"
+    kw = dict(batch_size=4, checkpoint_every=8, progress=False, overlay=False)
+    out = tmp_path / "out" / "video"
+    with pytest.raises(KeyboardInterrupt):
+        segment_video(video, out, model=ContentOracle(src, stop_after=3), **kw)
+    assert (out.parent / ".video.partial" / "checkpoint.json").is_file()
+    # another frame step: the checkpoint does not apply, the input starts afresh
+    model = ContentOracle(src)
+    s = segment_video(video, out, model=model, frame_step=2, **kw)
+    assert s["resumed_at_frames"] == [] and s["frames"] == 20 and model.calls == 5
+    # --overwrite ignores a checkpoint too
+    with pytest.raises(KeyboardInterrupt):
+        segment_video(video, out, model=ContentOracle(src, stop_after=3), overwrite=True, **kw)
+    model = ContentOracle(src)
+    s = segment_video(video, out, model=model, overwrite=True, **kw)
+    assert s["resumed_at_frames"] == [] and model.calls == 10
+
+
+def test_a_failed_input_keeps_its_progress_and_says_so(belt, tmp_path):
+    src, _ = belt
+    kw = dict(batch_size=4, checkpoint_every=12, progress=False, overlay=False)
+    (r,) = segment_inputs([src / "video.mp4"], tmp_path, **kw,
+                          model=ContentOracle(src, stop_after=7, error=MemoryError))
+    assert r.status == "failed" and "MemoryError: out of memory" in r.message
+    assert "progress kept: a rerun resumes at frame 24" in r.message
+    (r,) = segment_inputs([src / "video.mp4"], tmp_path, model=ContentOracle(src), **kw)
+    assert r.status == "done" and r.summary["resumed_at_frames"] == [24]
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 0"):
+        segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src),
+                      checkpoint_every=-1)

@@ -528,22 +528,29 @@ def concat_videos(parts, path) -> Path:
     try:
         with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
             ostream = None
-            offset = 0
+            end, last_dts = 0, None
             for part in parts:
                 with av.open(str(part)) as src:
                     s = src.streams.video[0]
                     if ostream is None:
                         ostream = out.add_stream_from_template(s)
-                    end = offset
-                    for pkt in src.demux(s):
-                        if pkt.dts is None:  # the demuxer's end-of-stream marker
-                            continue
+                    # the demuxer's end-of-stream marker has no dts
+                    packets = [p for p in src.demux(s) if p.dts is not None]
+                    if not packets:
+                        continue
+                    # a part starts where the last one ended; later if its first decode
+                    # time would not come after the last one's (B-frame reordering makes
+                    # a short part's decode times start earlier than a long one's)
+                    offset = end
+                    if last_dts is not None and packets[0].dts + offset <= last_dts:
+                        offset = last_dts + 1 - packets[0].dts
+                    for pkt in packets:
                         pkt.pts += offset
                         pkt.dts += offset
                         end = max(end, pkt.pts + (pkt.duration or 0))
+                        last_dts = pkt.dts
                         pkt.stream = ostream
                         out.mux(pkt)
-                    offset = end
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
