@@ -315,10 +315,10 @@ class ContentOracle(OracleModel):
     the frames are batched, and from wherever a run starts); ``stop_after`` calls, it
     raises KeyboardInterrupt, as Ctrl-C would."""
 
-    def __init__(self, src, stop_after=None, error=KeyboardInterrupt):
+    def __init__(self, src, stop_after=None, error=KeyboardInterrupt, frames=None):
         super().__init__(src / "masks")
         self.error = error
-        self.index = {f.tobytes(): int(i) for idx, b in FrameReader(src / "video.mp4", 8)
+        self.index = {f.tobytes(): int(i) for idx, b in FrameReader(frames or src / "video.mp4", 8)
                       for i, f in zip(idx, b)}
         self.stop_after = stop_after
 
@@ -396,3 +396,25 @@ def test_a_failed_input_keeps_its_progress_and_says_so(belt, tmp_path):
     with pytest.raises(ValueError, match="checkpoint_every must be >= 0"):
         segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src),
                       checkpoint_every=-1)
+
+
+def test_an_image_sequence_with_broken_images_resumes(belt, tmp_path):
+    src, _ = belt
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for p in sorted((src / "images").iterdir())[:24]:
+        (seq / p.name).write_bytes(p.read_bytes())
+    broken = sorted(seq.iterdir())
+    for k in (5, 17):
+        broken[k].write_bytes(b"not a png")
+    kw = dict(batch_size=4, checkpoint_every=4, progress=False, overlay=False, fps=12.0)
+    ref = segment_video(seq, tmp_path / "ref" / "seq", model=ContentOracle(src, frames=seq), **kw)
+    assert [e.split(":")[0] for e in ref["skipped_frames"]] == ["frame 5", "frame 17"]
+    with pytest.raises(KeyboardInterrupt):
+        segment_video(seq, tmp_path / "out" / "seq", **kw,
+                      model=ContentOracle(src, stop_after=4, frames=seq))
+    s = segment_video(seq, tmp_path / "out" / "seq", model=ContentOracle(src, frames=seq), **kw)
+    assert s["resumed_at_frames"] and s["skipped_frames"] == ref["skipped_frames"]
+    for name in ("counts.csv", "fish.csv", "instances.json"):
+        assert ((tmp_path / "ref" / "seq" / name).read_bytes()
+                == (tmp_path / "out" / "seq" / name).read_bytes())
