@@ -185,6 +185,10 @@ class MeasureConfig:
     """Per-fish measurements (:mod:`fishseg.measure`)."""
 
     cm_per_pixel: float | None = _f(None, "calibration: centimetres per pixel (null = report pixels only)", min=1e-6)
+    belt_points: tuple[tuple[float, ...], ...] | None = _f(
+        None, "perspective calibration for an oblique camera: 4 or more points "
+        "[x_px, y_px, x_cm, y_cm] on the belt (pixels of the input frames); fish are then "
+        "measured on the belt plane (fishseg.calibration; instead of cm_per_pixel)")
 
 
 @dataclass(frozen=True)
@@ -328,6 +332,16 @@ def _validate(cfg: Config, where: str) -> Config:
     s = cfg.synth
     if s.min_length > s.max_length:
         raise ConfigError(f"{where}: 'synth.min_length' ({s.min_length}) exceeds 'synth.max_length' ({s.max_length})")
+    if cfg.measure.belt_points is not None:
+        if cfg.measure.cm_per_pixel is not None:
+            raise ConfigError(f"{where}: give 'measure.cm_per_pixel' or 'measure.belt_points', "
+                              "not both")
+        from fishseg.calibration import BeltPlane, CalibrationError
+
+        try:
+            BeltPlane(cfg.measure.belt_points)
+        except CalibrationError as e:
+            raise ConfigError(f"{where}: {e}") from None
     if len(cfg.model.features) != 3:
         raise ConfigError(f"{where}: 'model.features' must list 3 channel counts, got {list(cfg.model.features)}")
     if len(cfg.train.balance) != 3 or abs(sum(cfg.train.balance) - 1.0) > 1e-6:
@@ -406,7 +420,7 @@ def to_dict(cfg: Any) -> dict:
         if dataclasses.is_dataclass(v):
             out[f.name] = to_dict(v)
         elif isinstance(v, tuple):
-            out[f.name] = list(v)
+            out[f.name] = [list(x) if isinstance(x, tuple) else x for x in v]
         else:
             out[f.name] = v
     return out

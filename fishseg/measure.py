@@ -46,6 +46,9 @@ class Measurements:
             (-pi/2, pi/2].
         touches_edge: (N,) bool: some pixel lies within ``edge_margin`` of the border.
         cm_per_pixel: calibration used for the ``*_cm`` properties (None = uncalibrated).
+        plane_cm: (N, 3) float64 area (cm^2), length and width (cm) measured on the belt
+            plane (:class:`fishseg.calibration.BeltPlane`), or None; when given, the
+            ``*_cm`` properties return these.
     """
 
     ids: np.ndarray
@@ -57,6 +60,7 @@ class Measurements:
     angle: np.ndarray
     touches_edge: np.ndarray
     cm_per_pixel: float | None = None
+    plane_cm: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -64,17 +68,23 @@ class Measurements:
     @property
     def area_cm2(self) -> np.ndarray | None:
         """(N,) float64 area in cm^2, or None when uncalibrated."""
+        if self.plane_cm is not None:
+            return self.plane_cm[:, 0]
         c = self.cm_per_pixel
         return None if c is None else self.area * (c * c)
 
     @property
     def length_cm(self) -> np.ndarray | None:
         """(N,) float64 length in cm, or None when uncalibrated."""
+        if self.plane_cm is not None:
+            return self.plane_cm[:, 1]
         return None if self.cm_per_pixel is None else self.length * self.cm_per_pixel
 
     @property
     def width_cm(self) -> np.ndarray | None:
         """(N,) float64 width in cm, or None when uncalibrated."""
+        if self.plane_cm is not None:
+            return self.plane_cm[:, 2]
         return None if self.cm_per_pixel is None else self.width * self.cm_per_pixel
 
 
@@ -115,8 +125,8 @@ def instance_pixels(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def measure_instances(labels, *, cm_per_pixel: float | None = None, edge_margin: int = 1,
-                      pixels: tuple | None = None,
-                      border: np.ndarray | None = None) -> Measurements:
+                      pixels: tuple | None = None, border: np.ndarray | None = None,
+                      plane=None) -> Measurements:
     """Measure every instance of a label image.
 
     Args:
@@ -128,6 +138,8 @@ def measure_instances(labels, *, cm_per_pixel: float | None = None, edge_margin:
         pixels: :func:`instance_pixels` of ``labels`` if the caller has it already.
         border: optional (H, W) bool mask of more pixels that count as the edge (the
             inner border of a region of interest, :func:`fishseg.roi.roi_border`).
+        plane: a :class:`fishseg.calibration.BeltPlane` (for frames of this size): also
+            measure on the belt plane (``plane_cm``; see :func:`measure_on_plane`).
 
     Returns:
         :class:`Measurements` of the N instances, ordered by id (N may be 0).
@@ -151,7 +163,7 @@ def measure_instances(labels, *, cm_per_pixel: float | None = None, edge_margin:
         z = np.zeros(0)
         return Measurements(np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros((0, 2)),
                             np.zeros((0, 4), np.int64), z, z, z, np.zeros(0, bool),
-                            cm_per_pixel)
+                            cm_per_pixel, None if plane is None else np.zeros((0, 3)))
     area = np.bincount(inv, minlength=n)
     cy = np.bincount(inv, ys, n) / area
     cx = np.bincount(inv, xs, n) / area
@@ -193,4 +205,47 @@ def measure_instances(labels, *, cm_per_pixel: float | None = None, edge_margin:
         angle=angle,
         touches_edge=touches,
         cm_per_pixel=cm_per_pixel,
+        plane_cm=None if plane is None else measure_on_plane(plane, ys, xs, inv, n),
     )
+
+
+def measure_on_plane(plane, ys: np.ndarray, xs: np.ndarray, inv: np.ndarray, n: int
+                     ) -> np.ndarray:
+    """Area, length and width of instances on the belt plane.
+
+    Each pixel centre is mapped to the belt (cm) and weighted by its area there; the
+    principal axis is that of the weighted positions; length and width are the extents
+    along and across it plus the instance's mean pixel size on the belt (as the ``+ 1``
+    of the pixel measures: an L x W cm rectangle measures L by W).
+
+    Args:
+        plane: :class:`fishseg.calibration.BeltPlane`.
+        ys, xs: (P,) pixel coordinates; inv: (P,) instance index of each; n: instances
+            (as :func:`instance_pixels` gives them).
+
+    Returns:
+        (n, 3) float64: area (cm^2), length (cm), width (cm).
+    """
+    X, Y = plane.to_plane(xs, ys)
+    a = plane.pixel_area(xs, ys)
+    area = np.bincount(inv, a, n)
+    count = np.bincount(inv, minlength=n)
+    cx = np.bincount(inv, a * X, n) / area
+    cy = np.bincount(inv, a * Y, n) / area
+    dx, dy = X - cx[inv], Y - cy[inv]
+    cxx = np.bincount(inv, a * dx * dx, n)
+    cyy = np.bincount(inv, a * dy * dy, n)
+    cxy = np.bincount(inv, a * dx * dy, n)
+    angle = 0.5 * np.arctan2(2.0 * cxy, cxx - cyy)
+    c, s = np.cos(angle)[inv], np.sin(angle)[inv]
+    u, v = dx * c + dy * s, dy * c - dx * s
+
+    def extent(p):
+        hi = np.full(n, -np.inf)
+        lo = np.full(n, np.inf)
+        np.maximum.at(hi, inv, p)
+        np.minimum.at(lo, inv, p)
+        return hi - lo
+
+    size = np.sqrt(area / count)  # mean side of a pixel on the belt, cm
+    return np.stack([area, extent(u) + size, extent(v) + size], axis=1)

@@ -30,6 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fishseg import checkpoint
+from fishseg.calibration import BeltPlane
 from fishseg.config import Config, to_dict
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
@@ -172,7 +173,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
         border = None if inside is None else roi_border(inside, cfg.track.edge_margin)
-        tracker = Tracker(cfg.track, border=border)
+        plane = (BeltPlane(cfg.measure.belt_points).scaled(scale)
+                 if cfg.measure.belt_points is not None else None)
+        tracker = Tracker(cfg.track, border=border, plane=plane)
         release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
         if resume:
             tracker.set_state(ck_meta["tracker"], checkpoint.group(ck, "tracker"))
@@ -188,7 +191,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         try:
             exporter = ExportWriter(
                 stage, input_name=str(source), fps=info.fps, width=w, height=h,
-                cm_per_pixel=cm, overlay=overlay, overlay_fps=info.fps / frame_step,
+                cm_per_pixel=cm, cm_columns=cm is not None or plane is not None,
+                overlay=overlay, overlay_fps=info.fps / frame_step,
                 resume=(ck_meta["export"], checkpoint.group(ck, "export")) if resume else None)
             if background_export:
                 exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
@@ -233,6 +237,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     model_checksum=getattr(model, "checksum", None),
                     seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
                     extra={"scale": scale, "frame_step": frame_step,
+                           "calibration": (plane.describe() if plane is not None else
+                                           None if cm is None else f"{cm:g} cm per pixel"),
                            "tracks_started": len(tracker.tracks),
                            "roi": None if roi is None else (
                                "<array>" if isinstance(roi, np.ndarray) else str(roi)),

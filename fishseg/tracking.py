@@ -57,6 +57,8 @@ class Track:
         widths: width across the major axis in pixels per seen frame.
         edge: whether it touched the frame edge, per seen frame.
         centroids: (y, x) centroid per seen frame.
+        cm: (area cm^2, length cm, width cm) per seen frame, measured on the belt plane
+            when the tracker has a perspective calibration (else empty).
     """
 
     id: int
@@ -66,6 +68,7 @@ class Track:
     widths: list[float] = field(default_factory=list)
     edge: list[bool] = field(default_factory=list)
     centroids: list[tuple[float, float]] = field(default_factory=list)
+    cm: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def first_frame(self) -> int:
@@ -91,8 +94,8 @@ class Track:
 
         Returns:
             dict with track_id, first_frame, last_frame, frames_seen, partial, area_px,
-            length_px, width_px, and area_cm2, length_cm, width_cm when ``cm_per_pixel``
-            is given.
+            length_px, width_px, and area_cm2, length_cm, width_cm when the track was
+            measured on the belt plane (:attr:`cm`) or ``cm_per_pixel`` is given.
         """
         use = [i for i, e in enumerate(self.edge) if not e] or list(range(len(self.frames)))
         area = float(np.median([self.areas[i] for i in use]))
@@ -102,7 +105,10 @@ class Track:
                "last_frame": self.last_frame, "frames_seen": self.frames_seen,
                "partial": self.partial, "area_px": area, "length_px": length,
                "width_px": width}
-        if cm_per_pixel is not None:
+        if self.cm:  # measured on the belt plane, frame by frame
+            a, ln, w = (float(np.median([self.cm[i][k] for i in use])) for k in range(3))
+            out.update(area_cm2=a, length_cm=ln, width_cm=w)
+        elif cm_per_pixel is not None:
             out.update(area_cm2=area * cm_per_pixel**2, length_cm=length * cm_per_pixel,
                        width_cm=width * cm_per_pixel)
         return out
@@ -134,6 +140,8 @@ class Tracker:
         border: optional (H, W) bool mask of pixels that count as the frame's edge too
             (the inner border of a region of interest, :func:`fishseg.roi.roi_border`):
             a fish touching it is cut by the ROI, so partial.
+        plane: optional :class:`fishseg.calibration.BeltPlane` for frames of this size:
+            each fish is also measured in cm on the belt (``Track.cm``).
 
     Attributes:
         tracks: dict track id -> :class:`Track`, every track ever started.
@@ -141,9 +149,11 @@ class Tracker:
         frames_processed: number of :meth:`update` calls.
     """
 
-    def __init__(self, cfg: TrackConfig | None = None, border: np.ndarray | None = None):
+    def __init__(self, cfg: TrackConfig | None = None, border: np.ndarray | None = None,
+                 plane=None):
         self.cfg = cfg if cfg is not None else TrackConfig()
         self.border = border
+        self.plane = plane
         self.tracks: dict[int, Track] = {}
         self.motion = np.zeros(2)
         self.frames_processed = 0
@@ -251,6 +261,8 @@ class Tracker:
             "track_widths": _concat([t.widths for t in tr], np.float64),
             "track_edge": _concat([t.edge for t in tr], bool),
             "track_centroids": _concat([t.centroids for t in tr], np.float64).reshape(-1, 2),
+            "track_cm_len": np.array([len(t.cm) for t in tr], np.int64),
+            "track_cm": _concat([t.cm for t in tr], np.float64).reshape(-1, 3),
             "live_index": np.array([x.index for x in lv], np.int64),
             "live_len": np.array([len(x.ys) for x in lv], np.int64),
             "live_ys": _concat([x.ys for x in lv], np.int32),
@@ -274,13 +286,15 @@ class Tracker:
         n = arrays["track_len"]
         cols = {k: split(arrays[f"track_{k}"], n)
                 for k in ("frames", "areas", "lengths", "widths", "edge", "centroids")}
+        cm = split(arrays["track_cm"], arrays["track_cm_len"])
         self.tracks = {}
         for i, tid in enumerate(arrays["track_ids"].tolist()):
             self.tracks[tid] = Track(
                 tid, frames=cols["frames"][i].tolist(), areas=cols["areas"][i].tolist(),
                 lengths=cols["lengths"][i].tolist(), widths=cols["widths"][i].tolist(),
                 edge=cols["edge"][i].tolist(),
-                centroids=[tuple(c) for c in cols["centroids"][i].tolist()])
+                centroids=[tuple(c) for c in cols["centroids"][i].tolist()],
+                cm=[tuple(c) for c in cm[i].tolist()])
         m = arrays["live_len"]
         ys, xs = split(arrays["live_ys"], m), split(arrays["live_xs"], m)
         self._live = [_Live(int(idx), ys[i], xs[i], arrays["live_centroid"][i].copy(),
@@ -315,7 +329,7 @@ class Tracker:
                              f"were {self._shape}")
         ys, xs, _, pos = px = instance_pixels(lab)
         m = measure_instances(lab, edge_margin=self.cfg.edge_margin, pixels=px,
-                              border=self.border)
+                              border=self.border, plane=self.plane)
         N = len(m)
         pos_img = np.zeros(lab.shape, np.int32)
         pos_img[ys, xs] = pos + 1
@@ -363,6 +377,8 @@ class Tracker:
             tr.widths.append(float(m.width[c]))
             tr.edge.append(bool(m.touches_edge[c]))
             tr.centroids.append((float(m.centroid[c, 0]), float(m.centroid[c, 1])))
+            if m.plane_cm is not None:
+                tr.cm.append(tuple(float(x) for x in m.plane_cm[c]))
             new_live.append(_Live(int(track_of[c]), inst_ys[c], inst_xs[c], m.centroid[c].copy()))
         self._live = new_live
         self._prev_fg = fg

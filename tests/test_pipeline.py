@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from fishseg.config import Config, SeparateConfig, SynthConfig
+from fishseg.config import Config, SeparateConfig, SynthConfig, override
 from fishseg.io.images import read_labels, write_image
 from fishseg.io.video import FrameReader, VideoWriter, probe
 from fishseg.metrics import count_scores, true_count_range
@@ -418,3 +418,24 @@ def test_an_image_sequence_with_broken_images_resumes(belt, tmp_path):
     for name in ("counts.csv", "fish.csv", "instances.json"):
         assert ((tmp_path / "ref" / "seq" / name).read_bytes()
                 == (tmp_path / "out" / "seq" / name).read_bytes())
+
+
+def test_belt_plane_calibration_in_the_outputs(belt, tmp_path):
+    """A top-down camera's belt plane (0.1 cm per pixel) gives what cm_per_pixel gives; the
+    perspective case and --scale are measured in tests/test_calibration.py."""
+    src, _ = belt
+    flat = [[0, 0, 0, 0], [W, 0, W / 10, 0], [W, H, W / 10, H / 10], [0, H, 0, H / 10]]
+    rows, summaries = {}, {}
+    for name, setting in (("scale", "measure.cm_per_pixel=0.1"),
+                          ("plane", f"measure.belt_points={flat}")):
+        model = ContentOracle(src)
+        summaries[name] = segment_video(src / "video.mp4", tmp_path / name, model=model,
+                                        cfg=override(model.cfg, [setting]), overlay=False,
+                                        progress=False)
+        rows[name] = read_csv(tmp_path / name / "fish.csv")
+    assert rows["scale"] and len(rows["scale"]) == len(rows["plane"])
+    for a, b in zip(rows["scale"], rows["plane"], strict=True):
+        for k in ("length_cm", "width_cm", "area_cm2"):
+            assert float(a[k]) == pytest.approx(float(b[k]), rel=2e-3), k
+    assert summaries["scale"]["calibration"] == "0.1 cm per pixel"
+    assert summaries["plane"]["calibration"].startswith("belt plane from 4 points")

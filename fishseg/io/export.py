@@ -240,6 +240,8 @@ class ExportWriter:
         width: frame width in pixels.
         height: frame height in pixels.
         cm_per_pixel: calibration; adds the _cm columns to fish.csv.
+        cm_columns: write the _cm columns (default: when ``cm_per_pixel`` is given; set it
+            for tracks measured on the belt plane, :mod:`fishseg.calibration`).
         overlay: also write overlay.mp4 (then :meth:`add_frame` needs the frame).
         crf: x264 quality of the overlay video.
         overlay_fps: frame rate of the overlay (default ``fps``; ``fps / n`` when only
@@ -252,12 +254,14 @@ class ExportWriter:
     def __init__(self, out_dir, *, input_name: str, fps: float, width: int, height: int,
                  cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23,
                  overlay_fps: float | None = None, charts: bool = True,
-                 resume: tuple[dict, dict[str, np.ndarray]] | None = None):
+                 resume: tuple[dict, dict[str, np.ndarray]] | None = None,
+                 cm_columns: bool | None = None):
         self.out_dir = Path(out_dir)
         (self.out_dir / "masks").mkdir(parents=True, exist_ok=True)
         self.input_name, self.fps = str(input_name), float(fps)
         self.width, self.height = int(width), int(height)
         self.cm_per_pixel = cm_per_pixel
+        self.cm_columns = cm_per_pixel is not None if cm_columns is None else bool(cm_columns)
         self.charts = bool(charts)
         self.counts: list[tuple[int, float, int]] = []
         self._next_ann = 1
@@ -429,7 +433,7 @@ class ExportWriter:
                 for t in sorted(tracks, key=lambda t: t.id)]
         cols = ["track_id", "first_frame", "last_frame", "frames_seen", "partial", "counted",
                 "area_px", "length_px", "width_px"]
-        if self.cm_per_pixel is not None:
+        if self.cm_columns:
             cols += ["area_cm2", "length_cm", "width_cm"]
         with atomic_write(self.out_dir / "fish.csv") as f:
             w = csv.writer(f)
@@ -441,7 +445,7 @@ class ExportWriter:
             from fishseg.io.charts import write_charts
 
             write_charts(self.out_dir, name=Path(self.input_name).name, counts=self.counts,
-                         tracks_in_view=in_view, fish=rows, cm=self.cm_per_pixel is not None)
+                         tracks_in_view=in_view, fish=rows, cm=self.cm_columns)
         self._finish_overlay()
         from fishseg import __version__
 
