@@ -41,14 +41,17 @@ def input_identity(source: Any) -> list:
     each file (a video, or every image of a sequence), in order."""
     if isinstance(source, (list, tuple)):
         files = [Path(p) for p in source]
-    elif Path(source).is_dir():
+    elif Path(source).is_dir():  # an image folder: every file in it
         files = sorted(p for p in Path(source).iterdir() if p.is_file())
     else:
         files = [Path(source)]
     out = []
     for f in files:
-        st = f.stat()
-        out.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+        try:
+            st = f.stat()
+            out.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+        except OSError:  # the reader reports a missing or unreadable input in its words
+            out.append([str(f), None, None])
     return out
 
 
