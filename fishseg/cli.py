@@ -6,7 +6,7 @@ Subcommands::
     fishseg train --data DIR [--data DIR ...] --out MODEL.fishseg [--method pixel-forest]
     fishseg tune --model M --data DIR [--data DIR ...] --out MODEL.fishseg [--max-frames N]
     fishseg segment INPUT... --out DIR [--model MODEL.fishseg] [--batch-size N] [--scale S]
-                    [--frame-step N] [--roi x0,y0,x1,y1 | --roi MASK.png]
+                    [--frame-step N] [--start TIME] [--end TIME] [--roi x0,y0,x1,y1 | --roi MASK.png]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg demo [--out DIR]
@@ -93,6 +93,24 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_of_day(text: str) -> float:
+    """Seconds from ``SS[.f]``, ``MM:SS[.f]`` or ``HH:MM:SS[.f]``."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) > 3 or any(p == "" for p in parts):
+            raise ValueError
+        nums = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds, MM:SS or HH:MM:SS, got {text!r}") from None
+    if any(n < 0 for n in nums) or any(n >= 60 for n in nums[1:]):
+        raise argparse.ArgumentTypeError(f"not a time: {text!r}")
+    total = 0.0
+    for n in nums:
+        total = total * 60 + n
+    return total
+
+
 def _at_least_one(text: str) -> int:
     try:
         n = int(text)
@@ -110,7 +128,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
                   overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
-                  roi=args.roi, frame_step=args.frame_step,
+                  roi=args.roi, frame_step=args.frame_step, start_s=args.start,
+                  end_s=args.end,
                   checkpoint_every=args.checkpoint_every)
     if args.engine == "ray":  # workers load the model; they apply the overrides to its config
         from fishseg.engines.ray import ConfigPatch, import_ray, segment_inputs_ray
@@ -228,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="process every N-th frame only (N times faster; frame numbers and "
                         "times stay the video's; a fish must still be seen in "
                         "track.min_frames processed frames to count)")
+    g.add_argument("--start", type=_time_of_day, default=0.0, metavar="TIME",
+                   help="process from this time of each input on: seconds, MM:SS or HH:MM:SS")
+    g.add_argument("--end", type=_time_of_day, default=None, metavar="TIME",
+                   help="process up to this time of each input (default: its end)")
     g.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                    help="save progress every N processed frames, so that a run that stops "
                         "(Ctrl-C, a crash) resumes there when run again (default 1000; 0: off)")

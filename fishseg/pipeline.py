@@ -17,6 +17,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import math
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -36,7 +37,7 @@ from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
 from fishseg.io.export import ExportWriter, atomic_write, is_complete
 from fishseg.io.images import IMAGE_SUFFIXES
-from fishseg.io.video import FrameReader
+from fishseg.io.video import FrameReader, probe
 from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate, separation_maps
 from fishseg.tracking import Tracker
@@ -99,6 +100,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                   cfg: Config | None = None, batch_size: int = 8, scale: float = 1.0,
                   overlay: bool = True, overwrite: bool = False, fps: float = 1.0,
                   roi: str | Path | np.ndarray | None = None, frame_step: int = 1,
+                  start_s: float = 0.0, end_s: float | None = None,
                   checkpoint_every: int = 1000, progress: bool = True,
                   background_export: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
@@ -122,6 +124,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             less work for a belt that moves slowly enough to be seen in several processed
             frames. Frame numbers and ``time_s`` stay those of the source; tracks and
             ``track.min_frames`` count processed frames; the overlay plays at fps / n.
+        start_s, end_s: process only the frames from ``start_s`` up to (not including)
+            ``end_s`` seconds of the input (``end_s`` None: to its end); frame numbers and
+            times stay the input's.
         checkpoint_every: save the run's state every this many processed frames (0:
             never), so that an interrupted run of the same input resumes there
             (:mod:`fishseg.checkpoint`); a resumed run gives the same outputs.
@@ -141,6 +146,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     out_dir = Path(out_dir)
     if checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be >= 0 (0: no checkpoints), got {checkpoint_every}")
+    if start_s < 0 or (end_s is not None and end_s <= start_s):
+        raise ValueError(f"the time window must have 0 <= start < end, got start {start_s} s, "
+                         f"end {end_s} s")
     if is_complete(out_dir) and not overwrite:
         return {"skipped": True, "output": str(out_dir)}
     if model is None:
@@ -154,6 +162,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     key = checkpoint.run_key(
         source, model=getattr(model, "checksum", None), cfg=to_dict(cfg), scale=scale,
         overlay=overlay, fps=fps, frame_step=frame_step, batch_size=batch_size,
+        start_s=start_s, end_s=end_s,
         roi=(hashlib.sha256(np.ascontiguousarray(roi)).hexdigest()
              if isinstance(roi, np.ndarray) else None if roi is None else str(roi)))
     resume = None if overwrite else checkpoint.load(stage, key)
@@ -167,8 +176,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         resumed_at.append(int(ck_meta["next_frame"]))
     saved_errors = list(ck_meta.get("skipped_frames", []))
     since_checkpoint = 0
-    with FrameReader(source, batch_size, start=ck_meta.get("next_frame", 0), step=frame_step,
-                     fps=fps) as reader:
+    first, stop = _window_frames(source, fps, start_s, end_s)
+    with FrameReader(source, batch_size, start=ck_meta.get("next_frame", first), step=frame_step,
+                     stop=stop, fps=fps) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
@@ -237,6 +247,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     model_checksum=getattr(model, "checksum", None),
                     seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
                     extra={"scale": scale, "frame_step": frame_step,
+                           "window_s": [start_s, end_s],
                            "calibration": (plane.describe() if plane is not None else
                                            None if cm is None else f"{cm:g} cm per pixel"),
                            "tracks_started": len(tracker.tracks),
@@ -256,6 +267,23 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         p.unlink()
     stage.rename(out_dir)
     return summary
+
+
+def _window_frames(source, fps: float, start_s: float, end_s: float | None
+                   ) -> tuple[int, int | None]:
+    """(first frame, frame to stop before) of a time window of ``source``.
+
+    Raises:
+        ValueError: the window starts after the end of the input (names it and its length).
+    """
+    if start_s == 0 and end_s is None:
+        return 0, None
+    info = probe(source, fps=fps)
+    first = math.ceil(start_s * info.fps - 1e-9)
+    if info.frames is not None and first >= info.frames:
+        raise ValueError(f"{source}: the time window starts at {start_s:g} s, after the end of "
+                         f"the input ({info.frames / info.fps:.2f} s, {info.frames} frames)")
+    return first, None if end_s is None else max(first + 1, math.ceil(end_s * info.fps - 1e-9))
 
 
 def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, saved_errors,

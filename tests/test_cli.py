@@ -104,3 +104,18 @@ def test_tune_writes_a_model_with_the_tuned_separation(capsys, tmp_path):
     assert tuned.cfg.model.extra_widths == (160,)          # the override travels with it
     assert all(np.array_equal(a, b) for a, b in zip(tuned.arrays().values(),
                                                     base.arrays().values()))  # same weights
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90.0), ("1:30", 90.0), ("01:00:05.5", 3605.5),
+                                           ("0.2", 0.2)])
+def test_times_of_day(text, seconds):
+    from fishseg.cli import _time_of_day
+
+    assert _time_of_day(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["1:75", "abc", "1::2", "-5", "1:2:3:4"])
+def test_bad_times_are_usage_errors(text, capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["segment", "x.mp4", "--out", str(tmp_path), "--start", text])
+    assert e.value.code == 2 and "--start" in capsys.readouterr().err

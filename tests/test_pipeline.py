@@ -439,3 +439,22 @@ def test_belt_plane_calibration_in_the_outputs(belt, tmp_path):
             assert float(a[k]) == pytest.approx(float(b[k]), rel=2e-3), k
     assert summaries["scale"]["calibration"] == "0.1 cm per pixel"
     assert summaries["plane"]["calibration"].startswith("belt plane from 4 points")
+
+
+def test_a_time_window(belt, tmp_path):
+    src, _ = belt
+    fps = probe(src / "video.mp4").fps  # 25
+    kw = dict(progress=False, overlay=False, batch_size=4)
+    s = segment_video(src / "video.mp4", tmp_path / "w", model=ContentOracle(src),
+                      start_s=10 / fps, end_s=30 / fps, frame_step=3, **kw)
+    frames = [int(r["frame"]) for r in read_csv(tmp_path / "w" / "counts.csv")]
+    assert frames == list(range(10, 30, 3)) and s["window_s"] == [10 / fps, 30 / fps]
+    assert all(10 <= int(r["first_frame"]) <= int(r["last_frame"]) < 30
+               for r in read_csv(tmp_path / "w" / "fish.csv"))
+    with pytest.raises(ValueError, match=r"starts at 9 s, after the end of the input \(1\.60 s"):
+        segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src), start_s=9,
+                      **kw)
+    with pytest.raises(ValueError, match="0 <= start < end"):
+        segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src), start_s=1,
+                      end_s=0.5, **kw)
+    assert not (tmp_path / "x").exists()

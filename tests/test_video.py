@@ -219,3 +219,23 @@ def test_concat_videos_keeps_every_frame_in_order(tmp_path):
     with av.open(str(out)) as c:  # plays for as long as its frames: 2.2 s
         s = c.streams.video[0]
         assert s.codec_context.name == "h264" and abs(float(s.duration * s.time_base) - 2.2) < 0.15
+
+
+def test_stop_before_a_frame(tmp_path):
+    p = write(tmp_path / "v.mp4", 23)
+    r = FrameReader(p, 4, start=5, step=3, stop=15)
+    assert r.frames_wanted == 4
+    assert [bar_of(f) for _, b in r for f in b] == [5, 8, 11, 14]
+    assert r.errors == []
+    # stopping before the damage of a truncated video is no error; past it, it is
+    cut = write(tmp_path / "cut.mp4", 30, noise=True)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    assert [i for b, _ in FrameReader(cut, 4, stop=3) for i in b.tolist()] == [0, 1, 2]
+    with pytest.raises(VideoError, match="failed to decode"):
+        list(FrameReader(cut, 4, stop=29))
+    d = tmp_path / "imgs"
+    for i in range(6):
+        write_image(d / f"f_{i}.png", frame(i))
+    assert [i for b, _ in FrameReader(d, 4, stop=4) for i in b.tolist()] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="must be after start"):
+        FrameReader(p, 4, start=5, stop=5)

@@ -212,6 +212,8 @@ class FrameReader:
         step: hand out every ``step``-th frame from ``start`` on (``start``, ``start +
             step``, ...); the frames between are decoded and dropped (``grab`` without
             the colour conversion), so the indices stay the source's frame numbers.
+        stop: frame number to stop before (None: the end of the source). A source that
+            ends before ``stop`` is judged as without it (truncated or not).
         fps: frame rate for image sources.
         on_error: None (video: raise, images: skip), "raise" or "skip"; see the module doc.
         prefetch: decoded batches the thread may hold ahead of the consumer.
@@ -227,13 +229,16 @@ class FrameReader:
     """
 
     def __init__(self, source, batch_size: int, *, start: int = 0, step: int = 1,
-                 fps: float = 1.0, on_error: str | None = None, prefetch: int = 2):
+                 stop: int | None = None, fps: float = 1.0, on_error: str | None = None,
+                 prefetch: int = 2):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if start < 0:
             raise ValueError(f"start must be >= 0, got {start}")
         if step < 1:
             raise ValueError(f"step must be >= 1, got {step}")
+        if stop is not None and stop <= start:
+            raise ValueError(f"stop ({stop}) must be after start ({start})")
         if on_error not in (None, "raise", "skip"):
             raise ValueError(f"on_error must be None, 'raise' or 'skip', got {on_error!r}")
         self._files = _image_list(source)
@@ -242,6 +247,7 @@ class FrameReader:
         self.batch_size = int(batch_size)
         self.start = int(start)
         self.step = int(step)
+        self.stop = None if stop is None else int(stop)
         self.on_error = on_error or ("raise" if self._files is None else "skip")
         self.errors: list[FrameError] = []
         self.frames_read = 0
@@ -264,10 +270,17 @@ class FrameReader:
         """Whether frame ``i`` of the source is handed out (``start`` and ``step``)."""
         return i >= self.start and (i - self.start) % self.step == 0
 
+    def _past_stop(self, i: int) -> bool:
+        return self.stop is not None and i >= self.stop
+
     @property
     def frames_wanted(self) -> int | None:
         """Frames that will be handed out when the source is whole (None: unknown)."""
         n = self.info.frames
+        if n is not None and self.stop is not None:
+            n = min(n, self.stop)
+        elif self.stop is not None:
+            n = self.stop
         return None if n is None else max(0, -(-(n - self.start) // self.step))
 
     def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
@@ -281,6 +294,8 @@ class FrameReader:
         images = _images()
         shape = (self.info.height, self.info.width)
         for i, f in enumerate(self._files):
+            if self._past_stop(i):
+                break
             if not self._wanted(i):
                 continue
             try:
@@ -301,7 +316,7 @@ class FrameReader:
             return
         try:
             i = 0
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._past_stop(i):
                 ok, frame = cap.read() if self._wanted(i) else (cap.grab(), None)
                 if not ok:
                     break
@@ -322,6 +337,8 @@ class FrameReader:
                 for fr in c.decode(video=0):
                     if self._stop.is_set():
                         return
+                    if self._past_stop(n):
+                        break
                     if self._wanted(n):
                         yield n, _rgb(fr.to_ndarray(format="bgr24"), self.source)
                     n += 1
@@ -332,6 +349,8 @@ class FrameReader:
     def _check_end(self, n: int) -> None:
         """Decide whether a video that ended after ``n`` frames ended early."""
         total = self.info.frames
+        if self.stop is not None and total is not None:
+            total = min(total, self.stop)
         exact = Path(self.source).suffix.lower() in _EXACT_COUNT_SUFFIXES
         tolerance = 0 if exact else max(2, (total or 0) // 100)
         if n == 0 or (total is not None and n < total - tolerance):
