@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from fishseg.io.charts import distinct_over_time, length_frequency, write_charts
 
@@ -58,3 +59,19 @@ def test_write_charts_writes_pngs(tmp_path):
     assert all(cv2.imread(str(p)) is not None for p in empty)
     assert sorted(q.name for q in tmp_path.iterdir() if q.is_file()) == ["counts.png",
                                                                         "lengths.png"]
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_the_export_draws_charts_for_more_than_one_frame(tmp_path, frames):
+    from fishseg.io.export import ExportWriter
+    from fishseg.tracking import Tracker
+
+    lab = np.zeros((40, 60), np.int32)
+    lab[10:20, 5:40] = 1
+    tracker = Tracker()
+    with ExportWriter(tmp_path, input_name="in", fps=5, width=60, height=40) as w:
+        for i in range(frames):
+            w.add_frame(i, tracker.update(lab, i))
+        w.finish(tracker.tracks)
+    drawn = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert drawn == ([] if frames == 1 else ["counts.png", "lengths.png"])

@@ -15,7 +15,8 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
                              width_px (+ area_cm2, length_cm, width_cm when calibrated)
     overlay.mp4              optional review video (:func:`draw_overlay` on each frame)
     counts.png, lengths.png  fish in view and distinct fish over time; the length-frequency
-                             distribution of the counted fish (:mod:`fishseg.io.charts`)
+                             distribution of the counted fish (:mod:`fishseg.io.charts`;
+                             inputs of more than one frame)
     summary.json             input, frames, fps, distinct_fish, model checksum, seconds
 
 Every file is written atomically (:func:`atomic_write`: a temporary file in the same
@@ -246,7 +247,8 @@ class ExportWriter:
         crf: x264 quality of the overlay video.
         overlay_fps: frame rate of the overlay (default ``fps``; ``fps / n`` when only
             every n-th frame is processed, so that it plays at the belt's speed).
-        charts: also draw ``counts.png`` and ``lengths.png`` (:mod:`fishseg.io.charts`).
+        charts: also draw ``counts.png`` and ``lengths.png`` (:mod:`fishseg.io.charts`)
+            for inputs of more than one frame (0.3 s per input).
         resume: what :meth:`checkpoint` returned in an interrupted run into the same
             ``out_dir``: continue from there (frames written after it are written again).
     """
@@ -441,7 +443,7 @@ class ExportWriter:
             for r in rows:
                 w.writerow([int(r[c]) if c in ("partial", "counted") else
                             (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
-        if self.charts:
+        if self.charts and len(self.counts) > 1:  # a single image: the batch's chart says it
             from fishseg.io.charts import write_charts
 
             write_charts(self.out_dir, name=Path(self.input_name).name, counts=self.counts,
