@@ -345,6 +345,8 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
                 f"{s['frames']} frames, {s['distinct_fish']} fish")
             if s.get("skipped_frames"):
                 msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
+            if s.get("resumed_at_frames"):
+                msg += ", resumed at frame " + ", ".join(map(str, s["resumed_at_frames"]))
             results.append(InputResult(str(unit), status, dest, msg, s))
         except KeyboardInterrupt:
             raise

@@ -393,6 +393,7 @@ def test_a_failed_input_keeps_its_progress_and_says_so(belt, tmp_path):
     assert "progress kept: a rerun resumes at frame 24" in r.message
     (r,) = segment_inputs([src / "video.mp4"], tmp_path, model=ContentOracle(src), **kw)
     assert r.status == "done" and r.summary["resumed_at_frames"] == [24]
+    assert "resumed at frame 24" in r.message
     with pytest.raises(ValueError, match="checkpoint_every must be >= 0"):
         segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src),
                       checkpoint_every=-1)
