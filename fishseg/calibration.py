@@ -74,6 +74,7 @@ class BeltPlane:
         if not ((w > 0).all() or (w < 0).all()):
             raise CalibrationError("measure.belt_points: the fitted mapping folds the belt "
                                    "(a point lies beyond the horizon); check the points")
+        self._side = float(np.sign(w[0]))  # of the horizon, where the belt is
         X, Y = self.to_plane(src[:, 0], src[:, 1])
         self.rms_cm = float(np.sqrt(np.mean((X - dst[:, 0]) ** 2 + (Y - dst[:, 1]) ** 2)))
         self.points = p
@@ -83,7 +84,7 @@ class BeltPlane:
         out = object.__new__(BeltPlane)
         out.H = self.H @ np.diag([1.0 / scale, 1.0 / scale, 1.0])
         out.H /= out.H[2, 2]
-        out.rms_cm, out.points = self.rms_cm, self.points
+        out.rms_cm, out.points, out._side = self.rms_cm, self.points, self._side
         return out
 
     def to_plane(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +107,17 @@ class BeltPlane:
         x, y = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
         w = self.H[2, 0] * x + self.H[2, 1] * y + self.H[2, 2]
         return np.abs(np.linalg.det(self.H) / w**3)
+
+    def check_frame(self, width: int, height: int) -> None:
+        """Raise :class:`CalibrationError` unless the whole ``width`` x ``height`` frame lies
+        on the belt side of the mapping's horizon (else fish near it cannot be measured)."""
+        xs = np.array([0.0, width - 1, 0.0, width - 1])
+        ys = np.array([0.0, 0.0, height - 1, height - 1])
+        w = self.H[2, 0] * xs + self.H[2, 1] * ys + self.H[2, 2]
+        if not (np.sign(w) == self._side).all():
+            raise CalibrationError(
+                f"measure.belt_points: the belt plane they define has its horizon inside the "
+                f"{width}x{height} frame; give points spread over the belt area in view")
 
     def describe(self) -> str:
         return f"belt plane from {len(self.points)} points (fit residual {self.rms_cm:.2f} cm)"

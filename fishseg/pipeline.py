@@ -183,8 +183,10 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
         border = None if inside is None else roi_border(inside, cfg.track.edge_margin)
-        plane = (BeltPlane(cfg.measure.belt_points).scaled(scale)
-                 if cfg.measure.belt_points is not None else None)
+        plane = None
+        if cfg.measure.belt_points is not None:
+            plane = BeltPlane(cfg.measure.belt_points).scaled(scale)
+            plane.check_frame(w, h)
         tracker = Tracker(cfg.track, border=border, plane=plane)
         release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
         if resume:

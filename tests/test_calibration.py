@@ -71,3 +71,16 @@ def test_more_points_least_squares_and_residual():
 def test_bad_points_are_clear_errors(points, message):
     with pytest.raises(CalibrationError, match=message):
         BeltPlane(points)
+
+
+def test_a_horizon_inside_the_frame_is_refused():
+    BeltPlane(POINTS).check_frame(1280, 720)  # the belt fills the frame
+    # a belt that narrows fast: its vanishing line crosses the top of a 1280x720 frame
+    steep = BeltPlane([[100, 700, 0, 0], [1180, 700, 100, 0], [660, 300, 100, 200],
+                       [620, 300, 0, 200]])
+    with pytest.raises(CalibrationError, match="horizon inside the 1280x720 frame"):
+        steep.check_frame(1280, 720)
+
+
+def test_check_frame_of_a_scaled_calibration():
+    BeltPlane(POINTS).scaled(0.5).check_frame(640, 360)
