@@ -8,8 +8,10 @@ renamed into place must be readable by colleagues as any file the user writes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -34,3 +36,18 @@ def mkstemp_beside(path: str | Path, prefix: str | None = None) -> tuple[int, st
     fd, tmp = tempfile.mkstemp(prefix=prefix or f".{p.name}.", suffix=".tmp", dir=p.parent)
     os.fchmod(fd, FILE_MODE)
     return fd, tmp
+
+
+@contextlib.contextmanager
+def replaced_on_success(path: str | Path) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` when the block ends
+    normally, delete it when it raises (``path`` is then left as it was)."""
+    fd, tmp = mkstemp_beside(path)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

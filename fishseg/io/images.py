@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fishseg.io.files import mkstemp_beside
+from fishseg.io.files import replaced_on_success
 
 #: Percentiles of the robust stretch used by :func:`to_uint8`.
 LOW_PERCENTILE = 0.1
@@ -164,15 +164,8 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and os.replace."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp_beside(p)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replaced_on_success(p) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def _encode(path: str | os.PathLike, img: np.ndarray) -> bytes:

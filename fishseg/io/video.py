@@ -44,7 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fishseg.io.files import mkstemp_beside
+from fishseg.io.files import mkstemp_beside, replaced_on_success
 
 #: Containers whose index gives an exact frame count (a shortfall is an error).
 _EXACT_COUNT_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
@@ -542,9 +542,7 @@ def concat_videos(parts, path) -> Path:
 
     parts = [Path(p) for p in parts]
     path = Path(path)
-    fd, tmp = mkstemp_beside(path)
-    os.close(fd)
-    try:
+    with replaced_on_success(path) as tmp:
         with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
             ostream = None
             end, last_dts = 0, None
@@ -570,9 +568,4 @@ def concat_videos(parts, path) -> Path:
                         last_dts = pkt.dts
                         pkt.stream = ostream
                         out.mux(pkt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
