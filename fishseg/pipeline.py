@@ -88,6 +88,11 @@ def output_name(unit: Path) -> str:
     return unit.name if unit.is_dir() else unit.stem
 
 
+def staging_dir(out_dir: Path) -> Path:
+    """Where an input's outputs are written until complete: ``OUT/.<name>.partial``."""
+    return out_dir.parent / f".{out_dir.name}.partial"
+
+
 def _resize(frames: np.ndarray, scale: float) -> np.ndarray:
     if scale == 1.0:
         return frames
@@ -158,7 +163,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     cfg = cfg or model.cfg
     cm = cfg.measure.cm_per_pixel
     cm = cm / scale if cm is not None else None
-    stage = out_dir.parent / f".{out_dir.name}.partial"
+    stage = staging_dir(out_dir)
     key = checkpoint.run_key(
         source, model=getattr(model, "checksum", None), cfg=to_dict(cfg), scale=scale,
         overlay=overlay, fps=fps, frame_step=frame_step, batch_size=batch_size,
@@ -354,7 +359,7 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
             raise
         except Exception as e:  # noqa: BLE001 - one bad input must not stop the batch
             msg = f"{type(e).__name__}: {e}"
-            kept = checkpoint.load_meta(dest.parent / f".{dest.name}.partial")
+            kept = checkpoint.load_meta(staging_dir(dest))
             if kept:
                 msg += f" (progress kept: a rerun resumes at frame {kept['next_frame']})"
             results.append(InputResult(str(unit), "failed", dest, msg))
