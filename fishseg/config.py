@@ -113,6 +113,11 @@ class TrainConfig:
                            "(text, chevrons, glare) and of the edge samples from boundaries "
                            "between touching fish: hard examples", min=0.0, max=1.0)
     augment: bool = _f(True, "flips, rotations, photometric jitter, blur and noise")
+    crop: int = _f(0, "0: each step trains on batch_size separate 34x34 patches; g > 0: on "
+                   "crops of g x g overlapping stride-4 patches ((30 + 4g)-pixel inputs, "
+                   "batch_size // g^2 crops per step), whose convolutions are shared: "
+                   "~8x more patches per second on a CPU (docs/performance.md)",
+                   min=0, max=64)
     max_frames: int = _f(0, "use at most this many frames (0 = all)", min=0)
     tune_separation: bool = _f(True, "tune the separation thresholds on the validation frames "
                                "and store them in the model (fishseg.tune)")

@@ -1,7 +1,8 @@
 """Optimisation of the codeword network: regress PCA codes of the target patches.
 
 :func:`fit` runs AdamW (linear warmup + cosine decay, decoupled weight decay, global
-norm clipping) on augmented, balanced patch batches, evaluates the validation loss every
+norm clipping) on augmented, balanced patch batches (or, with ``train.crop``, on crops of
+overlapping patches, :mod:`fishseg.model.crops`), evaluates the validation loss every
 ``train.eval_every`` steps, keeps the best weights and stops with :class:`TrainingError`
 when the loss turns NaN/inf or diverges. Everything random is derived from
 ``train.seed``: the same seed and data give the same weights.
@@ -22,6 +23,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from fishseg.config import Config, TrainConfig
+from fishseg.model.crops import crop_corners, crop_loss, make_crop_batch
 from fishseg.model.dictionary import encode
 from fishseg.model.network import FieldNet, get_params, set_params
 from fishseg.model.patches import PatchSource, batches, make_batch
@@ -99,6 +101,24 @@ def _train_step(model, optimizer, pca, inputs, patches, key):
     return loss
 
 
+def _crop_loss(model: FieldNet, pca: dict, inputs, patches, key, balance):
+    return crop_loss(model(inputs, train=True, dropout_key=key), patches, pca, balance)
+
+
+@nnx.jit(static_argnames="balance")
+def _crop_train_step(model, optimizer, pca, inputs, patches, key, balance):
+    loss, grads = nnx.value_and_grad(_crop_loss)(model, pca, inputs, patches, key, balance)
+    optimizer.update(model, grads)
+    return loss
+
+
+def crop_grid(source: PatchSource, frames: np.ndarray, g: int) -> int:
+    """``train.crop`` g, made smaller where the smallest of ``frames`` cannot hold a
+    crop of g x g patch centres."""
+    h, w = source.sizes[np.asarray(frames)].min(axis=0)
+    return int(max(1, min(g, (h - 1) // 4 + 1, (w - 1) // 4 + 1)))
+
+
 @nnx.jit
 def _eval_step(model, pca, inputs, patches):
     return _loss(model, pca, inputs, patches, None, False) * inputs.shape[0]
@@ -150,11 +170,20 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
     best = get_params(model)
     watch = LossWatch(t)
     bar = tqdm(range(1, t.steps + 1), desc="training", disable=not progress, unit="step")
+    g = crop_grid(source, np.unique(train_centres[:, 0]), t.crop) if t.crop else 0
+    per_step = max(1, t.batch_size // (g * g)) if g else t.batch_size
     for step in bar:
-        pick = jnp.asarray(train_centres[rng.integers(0, len(train_centres), t.batch_size)])
+        pick = train_centres[rng.integers(0, len(train_centres), per_step)]
         k_aug, k_drop = jax.random.split(jax.random.fold_in(key, step))
-        inputs, patches = make_batch(frames, targets, pick, k_aug, t.augment)
-        loss = float(_train_step(model, optimizer, pca_j, inputs, patches, k_drop))
+        if g:
+            corners = jnp.asarray(crop_corners(source, pick, g))
+            inputs, patches = make_crop_batch(frames, targets, corners, k_aug, g, t.augment)
+            loss = _crop_train_step(model, optimizer, pca_j, inputs, patches, k_drop,
+                                    tuple(t.balance))
+        else:
+            inputs, patches = make_batch(frames, targets, jnp.asarray(pick), k_aug, t.augment)
+            loss = _train_step(model, optimizer, pca_j, inputs, patches, k_drop)
+        loss = float(loss)
         ema = watch.update(step, loss)
         hist.steps.append(step)
         hist.train.append(loss)

@@ -196,7 +196,11 @@ def _blur(a: jax.Array, sigma: jax.Array) -> jax.Array:
     return sum(w[i] * p[:, i:i + s] for i in range(5))
 
 
-def _augment(inp: jax.Array, tgt: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+def augment_pair(inp: jax.Array, tgt: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Augment one input (S, S, 3) and its target (T, T, C), both float32, square and
+    centred on each other: one of the 8 flips/rotations of both, then brightness,
+    contrast, colour, blur and noise of the input (a patch, or a whole crop of
+    :mod:`fishseg.model.crops`)."""
     ks = jax.random.split(key, 9)
     k = jax.random.randint(ks[0], (), 0, 8)
     inp, tgt = _dihedral(inp, k), _dihedral(tgt, k)
@@ -229,7 +233,7 @@ def make_batch(frames: jax.Array, targets: jax.Array, centres: jax.Array, key: j
     inp, tgt = jax.vmap(_cut, in_axes=(None, None, 0))(frames, targets, centres)
     if augment:
         keys = jax.random.split(key, centres.shape[0])
-        inp, tgt = jax.vmap(_augment)(inp, tgt, keys)
+        inp, tgt = jax.vmap(augment_pair)(inp, tgt, keys)
     return inp, jnp.transpose(tgt, (0, 3, 1, 2))
 
 
