@@ -45,7 +45,7 @@ def check(cfg, src, pca, frames, targets):
     single = np.asarray(net(pinp))[:, 0, 0]
     err = float(np.abs(dense - single).max())
     pca_j = {k: jnp.asarray(v) for k, v in pca.items()}
-    loss_crop = float(_crop_loss(net, pca_j, inp, pat, None, BALANCE)) if cfg.model.dropout == 0 else None
+    loss_crop = float(_crop_loss(net, pca_j, inp, pat, None, BALANCE))  # dropout is 0 here
     se = np.sum((single - np.asarray(encode(pca_j, ppat))) ** 2, -1)
     loss_patch = float((np.asarray(class_weights(ppat, BALANCE)) * se).sum())
     return err, loss_crop, loss_patch
