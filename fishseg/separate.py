@@ -10,7 +10,9 @@ where they touch. :func:`separate` splits such blobs:
    markers inside the mask (:func:`fishseg.watershed.seeded_watershed`);
 4. connected parts of the mask that hold no marker (a small or thin fish whose core did
    not survive the thresholds) become instances of their own;
-5. regions under ``min_area`` pixels are removed; the rest are numbered 1..n per frame.
+5. regions under ``min_area`` pixels are removed; the rest are numbered 1..n per frame;
+6. with ``tail_ratio > 0``, tails cut off at the caudal peduncle are joined back to their
+   fish (:mod:`fishseg.tails`; on the host, so the jax backend then returns numpy).
 
 All numbers are in :class:`fishseg.config.SeparateConfig`. Backends: ``jax`` (one jitted
 function per shape, vmapped over frames), ``skimage`` (scipy + skimage, frame by frame on
@@ -31,6 +33,7 @@ from scipy import ndimage
 
 from fishseg.config import SeparateConfig
 from fishseg.labeling import _label_frame, _remove_frame
+from fishseg.tails import merge_tails
 from fishseg.watershed import _watershed_frame, skimage_watershed
 
 
@@ -141,7 +144,8 @@ def separate(fg, edge, cfg: SeparateConfig | None = None):
     Returns
     -------
     labels : (H, W) or (B, H, W) int32 array
-        0 = belt; fish 1..n per frame. A jax array for the jax backend, numpy otherwise.
+        0 = belt; fish 1..n per frame. A jax array for the jax backend (unless
+        ``tail_ratio`` is set), numpy otherwise.
 
     Raises
     ------
@@ -181,4 +185,6 @@ def separate(fg, edge, cfg: SeparateConfig | None = None):
                             cfg.connectivity, cfg.method)
     else:
         out = _separate_skimage(fg_np, edge_np, cfg)
+    if cfg.tail_ratio > 0:  # on the host: a few region moments per frame
+        out = merge_tails(np.asarray(out), cfg.tail_ratio, cfg.tail_axial, cfg.tail_offaxis)
     return out[0] if was_2d else out
