@@ -173,9 +173,9 @@ class SeparateConfig:
     tail_ratio: float = _f(0.0, "join a region to its only fish neighbour when under this share of "
                            "its area and lying off its end along its major axis (a tail cut "
                            "off at the caudal peduncle, fishseg.tails; 0 = off)", min=0.0, max=1.0)
-    tail_axial: float = _f(1.2, "... centroid at least this many of the neighbour's half-lengths "
+    tail_axial: float = _f(1.0, "... centroid at least this many of the neighbour's half-lengths "
                            "along its axis", min=0.0)
-    tail_offaxis: float = _f(0.25, "... and at most this many across it", min=0.0)
+    tail_offaxis: float = _f(0.35, "... and at most this many across it", min=0.0)
 
 
 @dataclass(frozen=True)

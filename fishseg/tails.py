@@ -9,9 +9,11 @@ axis. Two touching fish rarely lie that way (one small fish exactly off the end 
 large one, touching nothing else).
 
 On the adjacent region pairs of the bundled model on 48 validation stills each of seeds
-707 and 808 (docs/accuracy.md, section 3), joining regions under 0.3 of their
-neighbour's area, 1.2 or more half-lengths along its axis and within 0.25 of it, with no
-other fish neighbour, joined 16 and 17 pairs of one fish for 5 and 3 pairs of two fish.
+707 and 808, joining regions under 0.3 of their neighbour's area, with no other fish
+neighbour, whose centroid lies 1.0 or more of the neighbour's half-lengths along its
+axis and within 0.35 of it across, joined 21 and 26 pairs of one fish for 7 and 6 pairs
+of two fish; without the place test (area and neighbour only) 41 and 39 for 54 and 28
+(docs/accuracy.md, section 3, "Tails").
 """
 
 from __future__ import annotations

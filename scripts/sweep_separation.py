@@ -11,7 +11,7 @@ job reports.
 
     .venv/bin/python scripts/sweep_separation.py [--model M] [--videos 60:31 60:32 40:33] \\
         [--core-fg 0.5 0.6 0.7 0.8] [--core-edge 0.2 0.3] [--min-marker-area 160] \\
-        [--tail-ratio 0 0.3]
+        [--tail-ratio 0 0.3] [--tail-axial 1.0 1.2] [--tail-offaxis 0.25]
 
 The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
 """
@@ -42,13 +42,17 @@ def main() -> None:
     ap.add_argument("--min-marker-area", nargs="+", type=int)
     ap.add_argument("--tail-ratio", nargs="+", type=float,
                     help="separate.tail_ratio values (fishseg.tails; 0 = off)")
+    ap.add_argument("--tail-axial", nargs="+", type=float)
+    ap.add_argument("--tail-offaxis", nargs="+", type=float)
     args = ap.parse_args()
     model = load_model(args.model)
     base = model.cfg.separate
     grid = {"core_fg": args.core_fg or [base.core_fg],
             "core_edge": args.core_edge or [base.core_edge],
             "min_marker_area": args.min_marker_area or [base.min_marker_area],
-            "tail_ratio": args.tail_ratio or [base.tail_ratio]}
+            "tail_ratio": args.tail_ratio or [base.tail_ratio],
+            "tail_axial": args.tail_axial or [base.tail_axial],
+            "tail_offaxis": args.tail_offaxis or [base.tail_offaxis]}
     videos = []
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
         for v in generated_videos(args.videos, tmp):
@@ -63,12 +67,12 @@ def main() -> None:
             print(f"maps of {v.spec}: {v.frames} frames, {v.fish_count} fish", flush=True)
     print(f"\nmodel {args.model or 'bundled default'}, {model.channels} maps "
           f"(separated on {'contact' if model.channels > 2 else 'edge'})\n")
-    print("| core_fg | core_edge | min_marker_area | tail_ratio | per-frame MAE | distinct found / true | per video (MAE, distinct/true) |")
-    print("|---:|---:|---:|---:|---:|---:|---|")
-    for cf, ce, mma, tr in itertools.product(grid["core_fg"], grid["core_edge"],
-                                             grid["min_marker_area"], grid["tail_ratio"]):
+    print("| core_fg | core_edge | min_marker_area | tail_ratio | tail_axial | tail_offaxis | "
+          "per-frame MAE | distinct found / true | per video (MAE, distinct/true) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for cf, ce, mma, tr, ta, to in itertools.product(*grid.values()):
         cfg = dataclasses.replace(base, core_fg=cf, core_edge=ce, min_marker_area=mma,
-                                  tail_ratio=tr)
+                                  tail_ratio=tr, tail_axial=ta, tail_offaxis=to)
         if cfg.core_fg < cfg.fg_threshold:
             continue
         errs, found, true, per = [], 0, 0, []
@@ -83,7 +87,7 @@ def main() -> None:
             found, true = found + distinct, true + n_true
             per.append(f"{spec}: {mae:.2f}, {distinct}/{n_true}")
         n = sum(len(v[2]) for v in videos)
-        print(f"| {cf} | {ce} | {mma} | {tr} | {sum(errs) / n:.2f} | {found}/{true} | "
+        print(f"| {cf} | {ce} | {mma} | {tr} | {ta} | {to} | {sum(errs) / n:.2f} | {found}/{true} | "
               f"{'; '.join(per)} |", flush=True)
 
 

@@ -7,7 +7,7 @@ from fishseg.config import SeparateConfig
 from fishseg.separate import separate
 from fishseg.tails import adjacent_pairs, merge_tails, merge_tails_frame, region_moments
 
-RULE = (0.3, 1.2, 0.25)
+RULE = (0.3, 1.0, 0.35)
 
 
 def _fish(shape=(120, 240), cy=60, cx=90, a=50, b=15):
@@ -65,7 +65,7 @@ def test_other_fish_are_kept_apart():
     third[40:80, 151:170] = 3
     assert merge_tails_frame(third, *RULE).max() == 3
     # as large as the body: two fish end to end
-    assert merge_tails_frame(lab, 0.05, 1.2, 0.25).max() == 2
+    assert merge_tails_frame(lab, 0.05, 1.0, 0.35).max() == 2
     # apart (not touching): nothing to join
     apart = lab.copy()
     apart[:, 141] = 0
