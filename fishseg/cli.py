@@ -162,7 +162,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.model and args.method == "classical":
         raise ValueError("--model does not apply to --method classical")
     cfg = _config(args)
-    evaluate(args.data, model=args.model, method=args.method, cfg=cfg, report_dir=args.report,
+    model = args.model
+    if args.method == "fishseg":  # --config / --set apply to the model's stored settings, as in segment
+        from fishseg.model.bundle import load_model
+
+        model = load_model(args.model)
+        model.cfg = cfg = _config(args, base=model.cfg)
+    evaluate(args.data, model=model, method=args.method, cfg=cfg, report_dir=args.report,
              json_path=args.json, progress=not args.quiet)
     for what, where in (("JSON", args.json), ("report", args.report)):
         if where:
