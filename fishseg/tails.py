@@ -34,15 +34,16 @@ def region_moments(labels: np.ndarray) -> dict[str, np.ndarray]:
         filled ellipse).
     """
     n = int(labels.max()) + 1
-    y, x = np.indices(labels.shape, dtype=np.float64)
-    lab = labels.ravel()
+    y, x = np.nonzero(labels)                                # fish pixels only
+    lab = labels[y, x]
+    y, x = y.astype(np.float64), x.astype(np.float64)
     area = np.bincount(lab, minlength=n).astype(np.float64)
     safe = np.maximum(area, 1.0)
-    my = np.bincount(lab, y.ravel(), n) / safe
-    mx = np.bincount(lab, x.ravel(), n) / safe
-    syy = np.bincount(lab, (y * y).ravel(), n) / safe - my * my
-    sxx = np.bincount(lab, (x * x).ravel(), n) / safe - mx * mx
-    sxy = np.bincount(lab, (x * y).ravel(), n) / safe - mx * my
+    my = np.bincount(lab, y, n) / safe
+    mx = np.bincount(lab, x, n) / safe
+    syy = np.bincount(lab, y * y, n) / safe - my * my
+    sxx = np.bincount(lab, x * x, n) / safe - mx * mx
+    sxy = np.bincount(lab, x * y, n) / safe - mx * my
     # largest eigenvalue and its eigenvector of [[syy, sxy], [sxy, sxx]]
     half_tr, det = (syy + sxx) / 2, syy * sxx - sxy * sxy
     lam = half_tr + np.sqrt(np.maximum(half_tr * half_tr - det, 0.0))
@@ -104,6 +105,8 @@ def merge_tails_frame(labels: np.ndarray, max_ratio: float, min_axial: float,
         if along >= min_axial and across <= max_offaxis:
             target[small] = big
     keep = target == np.arange(n)
+    if keep.all():
+        return labels.astype(np.int32, copy=False)
     keep[0] = False
     new_id = np.cumsum(keep) * keep
     return new_id[target][labels].astype(np.int32)
