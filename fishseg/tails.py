@@ -13,7 +13,7 @@ On the adjacent region pairs of the bundled model on 48 validation stills each o
 neighbour, whose centroid lies 1.0 or more of the neighbour's half-lengths along its
 axis and within 0.35 of it across, joined 21 and 26 pairs of one fish for 7 and 6 pairs
 of two fish; without the place test (area and neighbour only) 41 and 39 for 54 and 28
-(docs/accuracy.md, section 3, "Tails").
+(``scripts/tail_pairs.py``; docs/accuracy.md, section 3, "Tails").
 """
 
 from __future__ import annotations
