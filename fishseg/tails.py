@@ -71,6 +71,34 @@ def adjacent_pairs(labels: np.ndarray) -> np.ndarray:
     return np.unique(p, axis=0) if len(p) else p.reshape(0, 2)
 
 
+def pair_geometry(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Where the smaller region of each touching pair lies relative to the larger one.
+
+    Args:
+        labels: (H, W) int labels, 0 = belt.
+
+    Returns:
+        dict of arrays, one row per touching pair (:func:`adjacent_pairs`): ``small``,
+        ``big`` (P,) int64 labels (the smaller and larger region by area), ``ratio`` (P,)
+        their area ratio, ``along`` / ``across`` (P,) the small region's centroid offset
+        from the big one's along / across the big one's major axis in units of its
+        half-length (:func:`region_moments`), ``only`` (P,) bool: the big region is the
+        small one's only fish neighbour.
+    """
+    pairs = adjacent_pairs(labels)
+    m = region_moments(labels)
+    a, b = pairs[:, 0], pairs[:, 1]
+    swap = m["area"][a] > m["area"][b]
+    small, big = np.where(swap, b, a), np.where(swap, a, b)
+    d = m["c"][small] - m["c"][big]
+    u, h = m["u"][big], np.maximum(m["h"][big], 1e-9)
+    degree = np.bincount(pairs.ravel(), minlength=len(m["area"]))
+    return {"small": small, "big": big, "ratio": m["area"][small] / m["area"][big],
+            "along": np.abs((d * u).sum(1)) / h,
+            "across": np.abs(d[:, 0] * u[:, 1] - d[:, 1] * u[:, 0]) / h,
+            "only": degree[small] == 1}
+
+
 def merge_tails_frame(labels: np.ndarray, max_ratio: float, min_axial: float,
                       max_offaxis: float) -> np.ndarray:
     """Join each tail-like region to its fish, in one frame.
@@ -78,7 +106,7 @@ def merge_tails_frame(labels: np.ndarray, max_ratio: float, min_axial: float,
     A region R is joined to region B when B is R's only fish neighbour, R's area is under
     ``max_ratio`` times B's, and R's centroid lies at least ``min_axial`` times B's
     half-length (:func:`region_moments`) from B's centroid along B's major axis and at most
-    ``max_offaxis`` times it across.
+    ``max_offaxis`` times it across (:func:`pair_geometry`).
 
     Args:
         labels: (H, W) int labels, 0 = belt, fish numbered 1..n.
@@ -88,25 +116,15 @@ def merge_tails_frame(labels: np.ndarray, max_ratio: float, min_axial: float,
         (H, W) int32 labels, fish renumbered 1..m in the order of their first label.
     """
     labels = np.asarray(labels)
-    pairs = adjacent_pairs(labels)
     n = int(labels.max()) + 1
-    if not len(pairs):
-        return labels.astype(np.int32)
-    degree = np.bincount(pairs.ravel(), minlength=n)
-    m = region_moments(labels)
-    target = np.arange(n)
-    for a, b in pairs:
-        small, big = (a, b) if m["area"][a] <= m["area"][b] else (b, a)
-        if degree[small] != 1 or m["area"][small] >= max_ratio * m["area"][big]:
-            continue
-        d = m["c"][small] - m["c"][big]
-        u, h = m["u"][big], max(m["h"][big], 1e-9)
-        along, across = abs(d @ u) / h, abs(d[0] * u[1] - d[1] * u[0]) / h
-        if along >= min_axial and across <= max_offaxis:
-            target[small] = big
-    keep = target == np.arange(n)
-    if keep.all():
+    g = pair_geometry(labels)
+    join = (g["only"] & (g["ratio"] < max_ratio) & (g["along"] >= min_axial)
+            & (g["across"] <= max_offaxis))
+    if not join.any():
         return labels.astype(np.int32, copy=False)
+    target = np.arange(n)
+    target[g["small"][join]] = g["big"][join]
+    keep = target == np.arange(n)
     keep[0] = False
     new_id = np.cumsum(keep) * keep
     return new_id[target][labels].astype(np.int32)

@@ -22,32 +22,22 @@ from fishseg.config import SynthConfig
 from fishseg.model.bundle import load_model
 from fishseg.separate import separate
 from fishseg.synth import render_frames
-from fishseg.tails import adjacent_pairs, region_moments
+from fishseg.tails import pair_geometry
 
 RULES = ((0.3, 0.0, float("inf")), (0.3, 1.2, 0.25), (0.3, 1.0, 0.35), (0.3, 0.9, 0.5))
 
 
 def pair_features(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(P, 5) float64 rows ``(one fish, area ratio, along, across, only neighbour)`` of the
-    touching region pairs of one frame ((H, W) int labels each)."""
-    pairs = adjacent_pairs(pred)
-    if not len(pairs):
-        return np.zeros((0, 5))
-    m = region_moments(pred)
-    degree = np.bincount(pairs.ravel(), minlength=len(m["area"]))
-    owner = np.zeros(len(m["area"]), np.int64)
+    touching region pairs of one frame ((H, W) int labels each; :func:`pair_geometry`)."""
+    g = pair_geometry(pred)
+    owner = np.zeros(int(pred.max()) + 1, np.int64)
     for r in np.unique(pred[pred > 0]):
         t = truth[pred == r]
         t = t[t > 0]
         owner[r] = np.bincount(t).argmax() if len(t) else 0
-    rows = []
-    for a, b in pairs:
-        s, big = (a, b) if m["area"][a] <= m["area"][b] else (b, a)
-        d = m["c"][s] - m["c"][big]
-        u, h = m["u"][big], max(m["h"][big], 1e-9)
-        rows.append((float(owner[s] == owner[big] and owner[s] > 0), m["area"][s] / m["area"][big],
-                     abs(d @ u) / h, abs(d[0] * u[1] - d[1] * u[0]) / h, float(degree[s] == 1)))
-    return np.array(rows)
+    one = (owner[g["small"]] == owner[g["big"]]) & (owner[g["small"]] > 0)
+    return np.stack([one, g["ratio"], g["along"], g["across"], g["only"]], 1).astype(np.float64)
 
 
 def main() -> None:
