@@ -33,7 +33,7 @@ import numpy as np
 from fishseg.io.export import atomic_write
 
 CHECKPOINT = "checkpoint.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def input_identity(source: Any) -> list:

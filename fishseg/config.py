@@ -189,6 +189,10 @@ class TrackConfig:
                          "(a fish riding through the view is seen in many; 1 = count every track)",
                          min=1, max=10000)
     max_shift: float = _f(0.25, "largest belt motion per frame, fraction of the frame size", min=0.0, max=1.0)
+    off_belt_share: float = _f(0.5, "a track whose moves in its first frames are explained better "
+                               "by its own motion than by the belt's in more than this share of "
+                               "the steps is not on the belt (a glove, a tool, a fixture) and "
+                               "not counted (1 = the test off)", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """Which tracks reach the outputs: the counted fish, numbered 1, 2, ... as they appear.
 
 A track is a distinct fish when it is seen in at least ``track.min_frames`` frames
-(:class:`fishseg.config.TrackConfig`); a shorter one is a detection that came and went
-(a glint, a fragment, a glove's finger for a frame or two). The exports hold the counted
+(:class:`fishseg.config.TrackConfig`) and it rides the belt
+(:meth:`fishseg.tracking.Tracker.counts`); a shorter one is a detection that came and
+went (a glint, a fragment, a glove's finger for a frame or two), and one that moved
+unlike the belt in its first frames is a glove, a tool or a fixture of the view. The
+exports hold the counted
 fish only, so that the masks, ``instances.json``, ``counts.csv``, ``fish.csv`` and the
 overlay agree with ``distinct_fish``; the per-frame counts are not inflated by those
 short detections (on the held-out 60-frame video the per-frame count error fell from 1.73
@@ -12,7 +15,8 @@ input rather than 65535 tracks of any length (the tracker starts ~0.75 per frame
 Whether a track will be counted is known soon after any frame it is in: each further
 sighting has to come within ``max_gap + 1`` updates of the previous one or the track is
 retired, so ``D = (min_frames - 1) * (max_gap + 1)`` updates after a frame every track in
-it has either reached ``min_frames`` or been retired. :class:`CountedTracks` therefore
+it has either reached ``min_frames`` or been retired (and the belt test, which looks at
+those same ``D`` updates, is decided). :class:`CountedTracks` therefore
 holds each frame back ``D`` updates (6 with the defaults) and then releases it with its
 counted tracks renumbered and the others removed. Memory: ``D`` frames of labels (and
 of RGB when an overlay is written).
@@ -43,8 +47,7 @@ class CountedTracks:
 
     def __init__(self, tracker: Tracker):
         self.tracker = tracker
-        self.min_frames = tracker.cfg.min_frames
-        self.delay = (tracker.cfg.min_frames - 1) * (tracker.cfg.max_gap + 1)
+        self.delay = tracker.decision_delay
         self.output_id: dict[int, int] = {}
         self._held: deque = deque()
         self._lut = np.zeros(1, np.int32)
@@ -83,8 +86,7 @@ class CountedTracks:
         # tracker ids grow in order of appearance (raster order within a frame), so new
         # output ids taken in tracker-id order keep that order
         for tid in present[present > 0].tolist():
-            if (tid not in self.output_id
-                    and self.tracker.tracks[tid].frames_seen >= self.min_frames):
+            if tid not in self.output_id and self.tracker.counts(self.tracker.tracks[tid]):
                 self.output_id[tid] = len(self.output_id) + 1
                 self._lut[tid] = self.output_id[tid]
         return index, self._lut[lab], frame

@@ -24,6 +24,22 @@ track ids that stay with a fish while it rides the belt through the view:
    and can no longer be re-linked. Gaps count updates (processed frames), not frame
    numbers, so a caller that processes every n-th frame gets the same behaviour.
 
+5. **Riding the belt.** A fish lies on the belt and is carried by it; a glove hovering
+   over the belt, a tool, or a fixture of the view (a bolt on a rail, a sticker, a
+   reflection) is not. Each track is judged on its first frames, the ``D =
+   (min_frames - 1) * (max_gap + 1)`` updates after it appeared (so the judgement is
+   known when :class:`fishseg.counted.CountedTracks` releases its first frame, and
+   never changes after). At each step between two sightings where it was whole, two
+   explanations of its move are compared: the belt's travel, and its own centroid's
+   displacement. Each shifts the previous mask; the one whose shifted mask overlaps the
+   current mask better (IoU) gets the step's vote, and a step where the two shifts are
+   alike (within ``_SAME_SHIFT`` px or ``_SAME_SHARE`` of the belt's step) gives no vote
+   (a stopped or slow belt, a fish riding it, one nearer an oblique camera). A track whose votes for its own motion are more than
+   ``off_belt_share`` of its (at least two) votes is *off the belt* and is not counted
+   (:meth:`Tracker.counts`). Masks, not centroids, are compared because a fish's
+   centroid jumps when it merges with a neighbour or loses its tail for a frame, while
+   the belt-shifted mask still fits what is left of it.
+
 A fish touching the frame edge (within ``edge_margin`` px) is cut by it, so its size
 is not its own. Each track records per frame whether it touched the edge; a track is
 *partial* when it was never seen whole, and its size summary uses its whole frames only
@@ -43,6 +59,12 @@ from fishseg.measure import check_labels, instance_pixels, measure_instances
 
 #: Phase-correlation peaks weaker than this are not trusted.
 _MIN_RESPONSE = 0.05
+#: The belt test's two shifts are alike when closer than this many px, or than this
+#: share of the belt's step (perspective: a fish nearer an oblique camera moves faster
+#: in the picture than the belt's one translation says; a glove standing still is a
+#: whole step off).
+_SAME_SHIFT = 2
+_SAME_SHARE = 0.5
 
 
 @dataclass
@@ -59,6 +81,10 @@ class Track:
         centroids: (y, x) centroid per seen frame.
         cm: (area cm^2, length cm, width cm) per seen frame, measured on the belt plane
             when the tracker has a perspective calibration (else empty).
+        updates: the tracker's update number (0, 1, ...) per seen frame.
+        belt: the belt test's vote per seen frame, for the step from the previous
+            sighting: 1 the belt's travel explains it better, -1 its own motion does,
+            0 no vote (first sighting, cut by the edge, shifts alike, or judged already).
     """
 
     id: int
@@ -69,6 +95,8 @@ class Track:
     edge: list[bool] = field(default_factory=list)
     centroids: list[tuple[float, float]] = field(default_factory=list)
     cm: list[tuple[float, float, float]] = field(default_factory=list)
+    updates: list[int] = field(default_factory=list)
+    belt: list[int] = field(default_factory=list)
 
     @property
     def first_frame(self) -> int:
@@ -147,6 +175,8 @@ class Tracker:
         tracks: dict track id -> :class:`Track`, every track ever started.
         motion: (2,) float64 belt motion (dy, dx) in px per frame, latest estimate.
         frames_processed: number of :meth:`update` calls.
+        decision_delay: ``D``, updates after a track's first sighting when whether it
+            counts is known (:meth:`counts`).
     """
 
     def __init__(self, cfg: TrackConfig | None = None, border: np.ndarray | None = None,
@@ -157,15 +187,61 @@ class Tracker:
         self.tracks: dict[int, Track] = {}
         self.motion = np.zeros(2)
         self.frames_processed = 0
+        self.decision_delay = (self.cfg.min_frames - 1) * (self.cfg.max_gap + 1)
         self._live: list[_Live] = []
         self._prev_fg: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None
 
     @property
     def distinct_count(self) -> int:
-        """Number of distinct fish so far: tracks seen in at least ``cfg.min_frames`` frames
-        (a detection that lives for a frame or two is noise, not a fish riding the belt)."""
-        return sum(t.frames_seen >= self.cfg.min_frames for t in self.tracks.values())
+        """Number of distinct fish so far: the tracks that :meth:`counts`."""
+        return sum(self.counts(t) for t in self.tracks.values())
+
+    def counts(self, track: Track) -> bool:
+        """Whether a track is a distinct fish: seen in at least ``cfg.min_frames`` frames
+        (a detection that lives for a frame or two is noise) and not off the belt
+        (:meth:`rides_belt`)."""
+        return track.frames_seen >= self.cfg.min_frames and self.rides_belt(track) is not False
+
+    def rides_belt(self, track: Track) -> bool | None:
+        """Whether a track moved with the belt over its first ``decision_delay`` updates.
+
+        Returns:
+            False when its votes for its own motion (:attr:`Track.belt`) are more than
+            ``cfg.off_belt_share`` of at least two votes, True when they are not, None
+            when it has fewer than two votes (no evidence) or the test is off (share 1).
+        """
+        if self.cfg.off_belt_share >= 1:
+            return None
+        votes = [v for v in track.belt if v]
+        if len(votes) < 2:
+            return None
+        return bool(votes.count(-1) <= self.cfg.off_belt_share * len(votes))
+
+    def _belt_vote(self, lv: _Live, ys: np.ndarray, xs: np.ndarray, centroid: np.ndarray,
+                   motion: np.ndarray) -> int:
+        """The belt test's vote for one step of a track (:attr:`Track.belt`).
+
+        Args:
+            lv: the live track as last seen (its pixels, centroid and offset since).
+            ys, xs: (N,) int32 its pixels now.
+            centroid: (2,) float64 its centroid now.
+            motion: (2,) float64 the belt's motion in this update.
+        """
+        belt = np.rint(lv.offset + motion).astype(np.int64)
+        own = np.rint(centroid - lv.centroid).astype(np.int64)
+        if np.hypot(*(belt - own)) < max(_SAME_SHIFT, _SAME_SHARE * np.hypot(*belt)):
+            return 0
+        y0, x0 = int(ys.min()), int(xs.min())
+        cur = np.zeros((int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1), bool)
+        cur[ys - y0, xs - x0] = True
+        iou = []
+        for dy, dx in (belt, own):
+            y, x = lv.ys + dy - y0, lv.xs + dx - x0
+            ok = (y >= 0) & (y < cur.shape[0]) & (x >= 0) & (x < cur.shape[1])
+            inter = int(cur[y[ok], x[ok]].sum())
+            iou.append(inter / (len(lv.ys) + len(ys) - inter))
+        return 1 if iou[0] >= iou[1] else -1
 
     # -- motion ------------------------------------------------------------------------
 
@@ -232,12 +308,15 @@ class Tracker:
     def _refine(self, pairs, m) -> np.ndarray | None:
         """Median centroid displacement of whole fish matched between consecutive updates.
 
-        Fish cut by the edge are left out (their centroids move as they enter or leave);
+        Fish cut by the edge are left out (their centroids move as they enter or leave),
+        and so are tracks judged not to ride the belt (:meth:`rides_belt`: a
+        hovering glove would drag the median towards zero when few fish are in view);
         None when no whole fish was matched.
         """
         d = [m.centroid[c] - self._live[r].centroid for r, c in pairs
              if self._live[r].missed == 0 and not m.touches_edge[c]
-             and not self.tracks[self._live[r].index].edge[-1]]
+             and not self.tracks[self._live[r].index].edge[-1]
+             and self.rides_belt(self.tracks[self._live[r].index]) is not False]
         return np.median(np.array(d), axis=0) if d else None
 
     # -- state, for resuming an interrupted input ---------------------------------------
@@ -263,6 +342,8 @@ class Tracker:
             "track_centroids": _concat([t.centroids for t in tr], np.float64).reshape(-1, 2),
             "track_cm_len": np.array([len(t.cm) for t in tr], np.int64),
             "track_cm": _concat([t.cm for t in tr], np.float64).reshape(-1, 3),
+            "track_updates": _concat([t.updates for t in tr], np.int64),
+            "track_belt": _concat([t.belt for t in tr], np.int64),
             "live_index": np.array([x.index for x in lv], np.int64),
             "live_len": np.array([len(x.ys) for x in lv], np.int64),
             "live_ys": _concat([x.ys for x in lv], np.int32),
@@ -285,7 +366,8 @@ class Tracker:
 
         n = arrays["track_len"]
         cols = {k: split(arrays[f"track_{k}"], n)
-                for k in ("frames", "areas", "lengths", "widths", "edge", "centroids")}
+                for k in ("frames", "areas", "lengths", "widths", "edge", "centroids",
+                          "updates", "belt")}
         cm = split(arrays["track_cm"], arrays["track_cm_len"])
         self.tracks = {}
         for i, tid in enumerate(arrays["track_ids"].tolist()):
@@ -294,7 +376,8 @@ class Tracker:
                 lengths=cols["lengths"][i].tolist(), widths=cols["widths"][i].tolist(),
                 edge=cols["edge"][i].tolist(),
                 centroids=[tuple(c) for c in cols["centroids"][i].tolist()],
-                cm=[tuple(c) for c in cm[i].tolist()])
+                cm=[tuple(c) for c in cm[i].tolist()], updates=cols["updates"][i].tolist(),
+                belt=cols["belt"][i].tolist())
         m = arrays["live_len"]
         ys, xs = split(arrays["live_ys"], m), split(arrays["live_xs"], m)
         self._live = [_Live(int(idx), ys[i], xs[i], arrays["live_centroid"][i].copy(),
@@ -350,6 +433,14 @@ class Tracker:
                 pairs = self._match(self._iou(pos_img, cur, refined))
             motion = refined
         self.motion = np.asarray(motion, np.float64)
+        update = self.frames_processed
+        votes = np.zeros(N, np.int64)
+        for r, c in pairs:  # the belt test, on young tracks seen whole twice in a row
+            lv = self._live[r]
+            t = self.tracks[lv.index]
+            if (self.cfg.off_belt_share < 1 and update - t.updates[0] <= self.decision_delay
+                    and not t.edge[-1] and not m.touches_edge[c]):
+                votes[c] = self._belt_vote(lv, inst_ys[c], inst_xs[c], m.centroid[c], self.motion)
 
         track_of = np.zeros(N, np.int32)
         matched_live = set()
@@ -377,6 +468,8 @@ class Tracker:
             tr.widths.append(float(m.width[c]))
             tr.edge.append(bool(m.touches_edge[c]))
             tr.centroids.append((float(m.centroid[c, 0]), float(m.centroid[c, 1])))
+            tr.updates.append(update)
+            tr.belt.append(int(votes[c]))
             if m.plane_cm is not None:
                 tr.cm.append(tuple(float(x) for x in m.plane_cm[c]))
             new_live.append(_Live(int(track_of[c]), inst_ys[c], inst_xs[c], m.centroid[c].copy()))

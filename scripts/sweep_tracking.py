@@ -8,7 +8,8 @@ fish as don't care, :func:`fishseg.metrics.true_count_range`) and distinct-fish 
 summed over the videos.
 
     .venv/bin/python scripts/sweep_tracking.py [--videos 60:31 60:32 40:33] \\
-        [--max-gap 2 5 10] [--iou 0.3 0.2] [--min-frames 3]
+        [--max-gap 2 5 10] [--iou 0.3 0.2] [--min-frames 3] \\
+        [--off-belt-share 0.5 1] [--cache runs/sweep-labels]
 
 The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
 """
@@ -47,20 +48,44 @@ def main() -> None:
     ap.add_argument("--max-gap", nargs="+", type=int, default=[2, 5, 10])
     ap.add_argument("--iou", nargs="+", type=float, default=[0.3, 0.2])
     ap.add_argument("--min-frames", nargs="+", type=int, default=[3])
+    ap.add_argument("--off-belt-share", nargs="+", type=float, default=[0.5],
+                    help="track.off_belt_share values (1 = the belt test off)")
+    ap.add_argument("--cache", type=Path, metavar="DIR",
+                    help="keep each video's segmented labels and truth here (SPEC.npz) and "
+                         "reuse them on the next run with the same model")
     args = ap.parse_args()
     model = load_model(args.model)
     videos = []
+    todo = list(args.videos)
+    if args.cache:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        for spec in args.videos:
+            f = args.cache / f"{spec.replace(':', '_')}.npz"
+            if f.exists():
+                z = np.load(f)
+                if str(z["checksum"]) == model.checksum:
+                    videos.append((spec, int(z["fish_count"]), (z["sure"], z["possible"]),
+                                   list(z["labels"])))
+                    todo.remove(spec)
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
-        for v in generated_videos(args.videos, tmp):
-            videos.append((v.spec, v.fish_count, (v.sure, v.possible),
-                           _segment(model, v.folder / "video.mp4")))
+        for v in generated_videos(todo, tmp):
+            labels = _segment(model, v.folder / "video.mp4")
+            videos.append((v.spec, v.fish_count, (v.sure, v.possible), labels))
+            if args.cache:
+                np.savez_compressed(args.cache / f"{v.spec.replace(':', '_')}.npz",
+                                    labels=np.stack(labels), sure=v.sure, possible=v.possible,
+                                    fish_count=v.fish_count, checksum=model.checksum)
             print(f"segmented {v.spec}: {v.frames} frames, {v.fish_count} fish", flush=True)
+    videos.sort(key=lambda v: args.videos.index(v[0]))
     base = model.cfg.track
     print()
-    print("| max_gap | iou | min_frames | per-frame MAE | distinct found / true | per video |")
-    print("|---:|---:|---:|---:|---:|---|")
-    for gap, iou, mf in itertools.product(args.max_gap, args.iou, args.min_frames):
-        cfg = dataclasses.replace(base, max_gap=gap, iou_threshold=iou, min_frames=mf)
+    print("| max_gap | iou | min_frames | off_belt_share | per-frame MAE "
+          "| distinct found / true | per video |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    for gap, iou, mf, ob in itertools.product(args.max_gap, args.iou, args.min_frames,
+                                              args.off_belt_share):
+        cfg = dataclasses.replace(base, max_gap=gap, iou_threshold=iou, min_frames=mf,
+                                  off_belt_share=ob)
         errs, found, true, per = [], 0, 0, []
         for spec, n_true, truth, labels in videos:
             counts, distinct = counted_per_frame(labels, cfg)
@@ -69,7 +94,7 @@ def main() -> None:
             errs += [err] * len(counts)
             found, true = found + distinct, true + n_true
             per.append(f"{spec}: {distinct}/{n_true}")
-        print(f"| {gap} | {iou} | {mf} | {np.mean(errs):.2f} | {found}/{true} | "
+        print(f"| {gap} | {iou} | {mf} | {ob} | {np.mean(errs):.2f} | {found}/{true} | "
               f"{', '.join(per)} |", flush=True)
 
 

@@ -135,6 +135,71 @@ def test_short_lived_tracks_are_not_distinct_fish():
     assert Tracker(TrackConfig(min_frames=1)).distinct_count == 0
 
 
+def _with_extras(frames, extras):
+    """Frames with extra ellipses drawn over them: name -> (centre(t) -> (x, y), axes)."""
+    out = []
+    for t, lab in enumerate(frames):
+        lab = lab.copy()
+        for k, (centre, axes) in enumerate(extras.values()):
+            cv2.ellipse(lab, centre(t), axes, 0, 0, 360, 900 + k, -1)
+        out.append(lab)
+    return out
+
+
+def test_objects_not_riding_the_belt_are_not_counted():
+    """A glove hovering over the belt and a hand pushing against it are not fish: their
+    steps differ from the belt's travel, so they are tracked but not counted."""
+    frames, truth = scene(24, (0.4, 7.0))
+    extras = {"glove": (lambda t: (120, 52), (9, 8)),           # still in the view
+              "hand": (lambda t: (150 - 2 * t, 88), (14, 6))}   # against the belt
+    frames = _with_extras(frames, extras)
+    fish = set().union(*[set(w.values()) for w in truth])
+    tr, outs = run(frames)
+    off = {int(outs[12][frames[12] == 900 + k][0]) for k in range(2)}
+    assert all(tr.rides_belt(tr.tracks[i]) is False for i in off)
+    assert not any(tr.counts(tr.tracks[i]) for i in off)
+    assert tr.distinct_count == len(fish)
+    assert np.allclose(tr.motion, (0.4, 7.0), atol=0.75)  # the belt, not the glove
+    on = [t for t in tr.tracks.values() if t.id not in off and t.frames_seen >= 3]
+    assert all(tr.rides_belt(t) in (True, None) for t in on)
+    for i in off:  # every step of their first D updates voted against the belt
+        t = tr.tracks[i]
+        first = [v for v, u in zip(t.belt, t.updates) if u <= tr.decision_delay]
+        assert first.count(-1) >= 2 and 1 not in first, first
+    assert all(t.belt.count(-1) == 0 for t in on)  # a fish riding the belt: never against
+    # the test switched off: both counted (and, voting on the belt's motion with few
+    # whole fish in view, they drag it off: a fish's track breaks at its gap)
+    tr0, outs0 = run(frames, TrackConfig(max_gap=2, off_belt_share=1))
+    assert all(tr0.counts(tr0.tracks[int(outs0[12][frames[12] == 900 + k][0])]) for k in range(2))
+    assert tr0.distinct_count == len(fish) + 3
+
+    # the counted outputs never hold them
+    from fishseg.counted import CountedTracks
+
+    tr2 = Tracker(TrackConfig(max_gap=2))
+    release = CountedTracks(tr2)
+    released = []
+    for t, lab in enumerate(frames):
+        released += release.push(t, tr2.update(lab, t))
+    released += release.flush()
+    assert len(released) == len(frames)
+    for i, out, _ in released:
+        assert not out[frames[i] >= 900].any()
+    assert len(release.tracks()) == tr2.distinct_count == len(fish)
+
+
+def test_a_stopped_belt_or_a_fish_always_cut_by_the_edge_gives_no_evidence():
+    frames, truth = scene(16, (0.0, 0.0), hidden={})
+    frames = _with_extras(frames, {"glove": (lambda t: (120, 52), (9, 8))})
+    tr, outs = run(frames)
+    assert all(tr.rides_belt(t) is None for t in tr.tracks.values())
+    assert tr.distinct_count == len(tr.tracks) == 5  # A, B, C, D and the glove: all count
+    frames, truth = scene(24, (0.4, 7.0))
+    tr, outs = run(frames)
+    d = next(i for i, n in truth[5].items() if n == "D")     # slides along the top edge
+    assert tr.rides_belt(tr.tracks[int(outs[5][frames[5] == d][0])]) is None
+
+
 def test_state_saved_to_disk_and_restored_continues_exactly(tmp_path):
     """A tracker rebuilt from a checkpoint (fishseg.checkpoint) in the middle of a scene
     gives the same labels and records as one that ran through."""
@@ -160,6 +225,7 @@ def test_state_saved_to_disk_and_restored_continues_exactly(tmp_path):
     for a, b in zip(want[9:], got, strict=True):
         assert np.array_equal(a, b)
     assert resumed.tracks == whole.tracks and resumed.motion.tolist() == whole.motion.tolist()
+    assert all(len(t.belt) == len(t.updates) == len(t.frames) for t in whole.tracks.values())
     assert all(len(t.cm) == len(t.frames) for t in whole.tracks.values())
     assert [t.summary()["length_cm"] for t in resumed.tracks.values()] == [
         t.summary()["length_cm"] for t in whole.tracks.values()]
