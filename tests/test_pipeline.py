@@ -87,6 +87,7 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
     # the outputs hold the counted fish only, numbered 1..n
     assert sorted(fish) == list(range(1, s["distinct_fish"] + 1))
     assert len(fish) == s["tracks"] == s["distinct_fish"] <= s["tracks_started"]
+    assert s["track_settings"]["off_belt_share"] == 0.5 and s["track_settings"]["min_frames"] == 3
     assert all(int(r["counted"]) == 1 and int(r["frames_seen"]) >= 3 for r in fish.values())
     by_image = {}
     for a in coco["annotations"]:
