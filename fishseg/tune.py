@@ -8,8 +8,10 @@ the validation images after training, ``fishseg train`` tunes the separation set
 model bundle, so ``model.segment`` separates well without hand tuning.
 
 The search is coordinate-wise over small grids (cores, then areas, then the mask and
-elevation), each stage keeping the best setting so far, in up to two rounds; the objective is AP at IoU 0.5
-(TP / (TP + FP + FN)), ties broken by the per-frame count error.
+elevation, then whether tails cut off at the caudal peduncle are joined to their fish,
+:mod:`fishseg.tails`), each stage keeping the best setting so far, in up to two rounds;
+the objective is AP at IoU 0.5 (TP / (TP + FP + FN)), ties broken by the per-frame count
+error.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ STAGES: tuple[dict[str, tuple], ...] = (
     {"core_fg": (0.5, 0.6, 0.7, 0.8, 0.9), "core_edge": (0.1, 0.2, 0.3, 0.4, 0.5)},
     {"min_marker_area": (5, 10, 20, 40, 80, 160), "min_area": (20, 40, 60, 120, 240)},
     {"fg_threshold": (0.3, 0.4, 0.5, 0.6), "edge_weight": (1.0, 0.7, 0.5)},
+    {"tail_ratio": (0.0, 0.2, 0.3, 0.5)},  # tail_axial / tail_offaxis as the base has them
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from fishseg.config import Config, SeparateConfig
 from fishseg.targets import target_maps
-from fishseg.tune import score_separation, tune_model, tune_separation
+from fishseg.tune import STAGES, score_separation, tune_model, tune_separation
 
 
 def touching_ellipses(n_frames=3, seed=0):
@@ -50,6 +50,39 @@ def test_good_start_is_kept_when_nothing_is_better():
     base_ap, _ = score_separation(fg, edge, labels, start)
     best, report = tune_separation(fg, edge, labels, start, progress=False)
     assert score_separation(fg, edge, labels, best)[0] >= base_ap
+
+
+def necked_fish(n_frames=3):
+    """(B, 120, 240) maps of one fish whose narrow caudal peduncle is all edge (the
+    watershed cuts the tail off), and the fish's label as one instance."""
+    y, x = np.indices((120, 240))
+    body = ((y - 60) / 15) ** 2 + ((x - 90) / 50) ** 2 <= 1
+    tail = (np.abs(y - 60) <= 8) & (x > 140) & (x <= 170)
+    neck = (x >= 136) & (x <= 146)
+    fish = (body | tail) & ~(neck & (np.abs(y - 60) > 4))
+    fg = fish.astype(np.float32)
+    edge = np.zeros_like(fg)
+    edge[fish & neck] = 1.0
+    ring = fish & ~np.pad(fish, 1)[2:, 1:-1] | fish & ~np.pad(fish, 1)[:-2, 1:-1]
+    edge[ring] = 1.0
+    rep = lambda a: np.repeat(a[None], n_frames, 0)  # noqa: E731
+    return rep(fish.astype(np.int32)), rep(fg), rep(edge), fish, neck, x
+
+
+def test_tails_are_joined_when_the_truth_says_one_fish():
+    labels, fg, edge, fish, neck, x = necked_fish()
+    start = SeparateConfig(backend="skimage", min_marker_area=10, min_area=10)
+    assert start.tail_ratio == 0 and score_separation(fg, edge, labels, start)[0] == 0.5  # + a tail
+    tails = [s for s in STAGES if "tail_ratio" in s]
+    assert len(tails) == 1  # searched by default (other stages may find other routes)
+    best, _ = tune_separation(fg, edge, labels, start, stages=tails, progress=False)
+    assert best.tail_ratio > 0
+    assert score_separation(fg, edge, labels, best)[0] == 1.0
+    # the same maps, where the truth has two fish touching end to end: kept apart
+    two = np.where(fish & (x > 141), 2, labels[0]).astype(np.int32)
+    two = np.repeat(two[None], 3, 0)
+    best, _ = tune_separation(fg, edge, two, start, stages=tails, progress=False)
+    assert best.tail_ratio == 0 and score_separation(fg, edge, two, best)[0] == 1.0
 
 
 def test_tune_model_stores_settings():
