@@ -72,6 +72,9 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
           f"(true: {summary['true_distinct_fish']})  fish in view per frame: mean "
           f"{np.mean(counts):.1f} (true {np.mean(sure):.1f}-{np.mean(possible):.1f}), count MAE "
           f"{err['mae']:.2f} ({strict['mae']:.2f} counting every visible sliver)")
+    if summary.get("tracks_off_belt"):
+        print(f"not counted: {summary['tracks_off_belt']} track(s) that did not ride the belt "
+              "(a glove, a tool, a fixture; track.off_belt_share)")
     print(f"seconds: {summary['seconds']}  stages: {summary.get('stage_seconds')}")
     print(f"outputs: {dest}/ (masks/, instances.json, counts.csv, fish.csv, summary.json)")
     print(f"overlay for review: {dest / 'overlay.mp4'}")

@@ -258,6 +258,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                            "calibration": (plane.describe() if plane is not None else
                                            None if cm is None else f"{cm:g} cm per pixel"),
                            "tracks_started": len(tracker.tracks),
+                           "tracks_off_belt": tracker.off_belt_count,
                            "track_settings": to_dict(cfg.track),
                            "roi": None if roi is None else (
                                "<array>" if isinstance(roi, np.ndarray) else str(roi)),

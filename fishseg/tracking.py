@@ -197,6 +197,13 @@ class Tracker:
         """Number of distinct fish so far: the tracks that :meth:`counts`."""
         return sum(self.counts(t) for t in self.tracks.values())
 
+    @property
+    def off_belt_count(self) -> int:
+        """Number of tracks seen in ``cfg.min_frames`` frames or more that are not counted
+        because they did not ride the belt (:meth:`rides_belt`)."""
+        return sum(t.frames_seen >= self.cfg.min_frames and self.rides_belt(t) is False
+                   for t in self.tracks.values())
+
     def counts(self, track: Track) -> bool:
         """Whether a track is a distinct fish: seen in at least ``cfg.min_frames`` frames
         (a detection that lives for a frame or two is noise) and not off the belt

@@ -98,6 +98,7 @@ def test_demo_video_counts(model, tmp_path):
     s = segment_video(tmp_path / "in" / "video.mp4", tmp_path / "out", model=model,
                       progress=False, overlay=False)
     assert abs(s["distinct_fish"] - meta["fish_count"]) <= 1, s
+    assert s["tracks_off_belt"] >= 1  # the glove
     with open(tmp_path / "out" / "counts.csv", newline="") as f:
         found = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
     sure, possible = true_count_range(np.stack(

@@ -158,7 +158,7 @@ def test_objects_not_riding_the_belt_are_not_counted():
     off = {int(outs[12][frames[12] == 900 + k][0]) for k in range(2)}
     assert all(tr.rides_belt(tr.tracks[i]) is False for i in off)
     assert not any(tr.counts(tr.tracks[i]) for i in off)
-    assert tr.distinct_count == len(fish)
+    assert tr.distinct_count == len(fish) and tr.off_belt_count == 2
     assert np.allclose(tr.motion, (0.4, 7.0), atol=0.75)  # the belt, not the glove
     on = [t for t in tr.tracks.values() if t.id not in off and t.frames_seen >= 3]
     assert all(tr.rides_belt(t) in (True, None) for t in on)
