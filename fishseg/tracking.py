@@ -34,9 +34,9 @@ track ids that stay with a fish while it rides the belt through the view:
    displacement. Each shifts the previous mask; the one whose shifted mask overlaps the
    current mask better (IoU) gets the step's vote, and a step where the two shifts are
    alike (within ``_SAME_SHIFT`` px or ``_SAME_SHARE`` of the belt's step) gives no vote
-   (a stopped or slow belt, a fish riding it, one nearer an oblique camera). A track whose votes for its own motion are more than
-   ``off_belt_share`` of its (at least two) votes is *off the belt* and is not counted
-   (:meth:`Tracker.counts`). Masks, not centroids, are compared because a fish's
+   (a stopped or slow belt, a fish riding it, one nearer an oblique camera). A track
+   whose votes for its own motion are more than ``off_belt_share`` of its (at least two)
+   votes is *off the belt* and is not counted (:meth:`Tracker.counts`). Masks, not centroids, are compared because a fish's
    centroid jumps when it merges with a neighbour or loses its tail for a frame, while
    the belt-shifted mask still fits what is left of it.
 
@@ -81,10 +81,11 @@ class Track:
         centroids: (y, x) centroid per seen frame.
         cm: (area cm^2, length cm, width cm) per seen frame, measured on the belt plane
             when the tracker has a perspective calibration (else empty).
-        updates: the tracker's update number (0, 1, ...) per seen frame.
+        first_update: the tracker's update number (0, 1, ...) when it was first seen.
         belt: the belt test's vote per seen frame, for the step from the previous
             sighting: 1 the belt's travel explains it better, -1 its own motion does,
-            0 no vote (first sighting, cut by the edge, shifts alike, or judged already).
+            0 no vote (first sighting, cut by the edge, shifts alike, or past its first
+            ``decision_delay`` updates).
     """
 
     id: int
@@ -95,7 +96,7 @@ class Track:
     edge: list[bool] = field(default_factory=list)
     centroids: list[tuple[float, float]] = field(default_factory=list)
     cm: list[tuple[float, float, float]] = field(default_factory=list)
-    updates: list[int] = field(default_factory=list)
+    first_update: int = 0
     belt: list[int] = field(default_factory=list)
 
     @property
@@ -349,7 +350,7 @@ class Tracker:
             "track_centroids": _concat([t.centroids for t in tr], np.float64).reshape(-1, 2),
             "track_cm_len": np.array([len(t.cm) for t in tr], np.int64),
             "track_cm": _concat([t.cm for t in tr], np.float64).reshape(-1, 3),
-            "track_updates": _concat([t.updates for t in tr], np.int64),
+            "track_first_update": np.array([t.first_update for t in tr], np.int64),
             "track_belt": _concat([t.belt for t in tr], np.int64),
             "live_index": np.array([x.index for x in lv], np.int64),
             "live_len": np.array([len(x.ys) for x in lv], np.int64),
@@ -374,7 +375,7 @@ class Tracker:
         n = arrays["track_len"]
         cols = {k: split(arrays[f"track_{k}"], n)
                 for k in ("frames", "areas", "lengths", "widths", "edge", "centroids",
-                          "updates", "belt")}
+                          "belt")}
         cm = split(arrays["track_cm"], arrays["track_cm_len"])
         self.tracks = {}
         for i, tid in enumerate(arrays["track_ids"].tolist()):
@@ -383,8 +384,8 @@ class Tracker:
                 lengths=cols["lengths"][i].tolist(), widths=cols["widths"][i].tolist(),
                 edge=cols["edge"][i].tolist(),
                 centroids=[tuple(c) for c in cols["centroids"][i].tolist()],
-                cm=[tuple(c) for c in cm[i].tolist()], updates=cols["updates"][i].tolist(),
-                belt=cols["belt"][i].tolist())
+                cm=[tuple(c) for c in cm[i].tolist()],
+                first_update=int(arrays["track_first_update"][i]), belt=cols["belt"][i].tolist())
         m = arrays["live_len"]
         ys, xs = split(arrays["live_ys"], m), split(arrays["live_xs"], m)
         self._live = [_Live(int(idx), ys[i], xs[i], arrays["live_centroid"][i].copy(),
@@ -445,7 +446,7 @@ class Tracker:
         for r, c in pairs:  # the belt test, on young tracks seen whole twice in a row
             lv = self._live[r]
             t = self.tracks[lv.index]
-            if (self.cfg.off_belt_share < 1 and update - t.updates[0] <= self.decision_delay
+            if (self.cfg.off_belt_share < 1 and update - t.first_update <= self.decision_delay
                     and not t.edge[-1] and not m.touches_edge[c]):
                 votes[c] = self._belt_vote(lv, inst_ys[c], inst_xs[c], m.centroid[c], self.motion)
 
@@ -466,7 +467,7 @@ class Tracker:
         for c in np.argsort(first_px, kind="stable").tolist():
             if track_of[c] == 0:
                 tid = len(self.tracks) + 1
-                self.tracks[tid] = Track(tid)
+                self.tracks[tid] = Track(tid, first_update=update)
                 track_of[c] = tid
             tr = self.tracks[int(track_of[c])]
             tr.frames.append(int(frame_index))
@@ -475,7 +476,6 @@ class Tracker:
             tr.widths.append(float(m.width[c]))
             tr.edge.append(bool(m.touches_edge[c]))
             tr.centroids.append((float(m.centroid[c, 0]), float(m.centroid[c, 1])))
-            tr.updates.append(update)
             tr.belt.append(int(votes[c]))
             if m.plane_cm is not None:
                 tr.cm.append(tuple(float(x) for x in m.plane_cm[c]))
