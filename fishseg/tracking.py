@@ -221,7 +221,8 @@ class Tracker:
         """
         if self.cfg.off_belt_share >= 1:
             return None
-        votes = [v for v in track.belt if v]
+        # votes are cast in the first decision_delay updates only: at most D + 1 sightings
+        votes = [v for v in track.belt[:self.decision_delay + 1] if v]
         if len(votes) < 2:
             return None
         return bool(votes.count(-1) <= self.cfg.off_belt_share * len(votes))
