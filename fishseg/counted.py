@@ -26,11 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fishseg.tracking import Track, Tracker
+
+#: Codes of :meth:`CountedTracks.left_out`'s map: a track seen in fewer than
+#: ``track.min_frames`` frames, and one that did not ride the belt.
+SHORT, OFF_BELT = 1, 2
 
 
 class CountedTracks:
@@ -39,14 +44,21 @@ class CountedTracks:
     Args:
         tracker: the :class:`fishseg.tracking.Tracker` whose labels are pushed (its
             configuration gives ``min_frames`` and ``max_gap``).
+        on_left_out: called as ``on_left_out(frame, left_out)`` on each released frame
+            that carries something (``frame`` not None), with ``left_out`` (H, W) uint8:
+            0 where nothing was left out, :data:`SHORT` / :data:`OFF_BELT` on the pixels
+            of tracks that are not counted; its return value is carried on instead of
+            ``frame`` (the pipeline marks them on the overlay's image for review).
 
     Attributes:
         delay: updates a frame is held back.
         output_id: tracker track id -> output id, for the counted tracks released so far.
     """
 
-    def __init__(self, tracker: Tracker):
+    def __init__(self, tracker: Tracker,
+                 on_left_out: Callable[[Any, np.ndarray], Any] | None = None):
         self.tracker = tracker
+        self.on_left_out = on_left_out
         self.delay = tracker.decision_delay
         self.output_id: dict[int, int] = {}
         self._held: deque = deque()
@@ -89,7 +101,29 @@ class CountedTracks:
             if tid not in self.output_id and self.tracker.counts(self.tracker.tracks[tid]):
                 self.output_id[tid] = len(self.output_id) + 1
                 self._lut[tid] = self.output_id[tid]
-        return index, self._lut[lab], frame
+        out = self._lut[lab]
+        if self.on_left_out is not None and frame is not None:
+            frame = self.on_left_out(frame, self.left_out(lab, present))
+        return index, out, frame
+
+    def left_out(self, lab: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+        """Which pixels of tracker labels belong to tracks that are not counted, and why.
+
+        Args:
+            lab: (H, W) int32 tracker labels of a frame whose tracks are decided.
+            present: the ids in ``lab`` (computed when None).
+
+        Returns:
+            (H, W) uint8: 0, :data:`SHORT` or :data:`OFF_BELT`.
+        """
+        if present is None:
+            present = np.flatnonzero(np.bincount(np.asarray(lab).ravel(), minlength=1))
+        kind = np.zeros(int(present.max(initial=0)) + 1, np.uint8)
+        for tid in present[present > 0].tolist():
+            if tid not in self.output_id:
+                track = self.tracker.tracks[tid]
+                kind[tid] = SHORT if track.frames_seen < self.tracker.cfg.min_frames else OFF_BELT
+        return kind[lab]
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The held frames and the id map, as JSON-able values and arrays (the frames'

@@ -35,7 +35,7 @@ from fishseg.calibration import BeltPlane
 from fishseg.config import Config, to_dict
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
-from fishseg.io.export import ExportWriter, atomic_write, is_complete
+from fishseg.io.export import ExportWriter, atomic_write, is_complete, mark_left_out
 from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.video import FrameReader, probe
 from fishseg.roi import load_roi, roi_border
@@ -193,7 +193,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             plane = BeltPlane(cfg.measure.belt_points).scaled(scale)
             plane.check_frame(w, h)
         tracker = Tracker(cfg.track, border=border, plane=plane)
-        release = CountedTracks(tracker)  # outputs hold counted fish only, ids 1, 2, ...
+        # outputs hold counted fish only, ids 1, 2, ...; the overlay outlines the rest
+        release = CountedTracks(tracker, on_left_out=mark_left_out if overlay else None)
         if resume:
             tracker.set_state(ck_meta["tracker"], checkpoint.group(ck, "tracker"))
             release.set_state(ck_meta["counted"], checkpoint.group(ck, "counted"))

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fishseg.config import TrackConfig
-from fishseg.counted import CountedTracks
+from fishseg.counted import OFF_BELT, SHORT, CountedTracks
 from fishseg.tracking import Tracker
 
 
@@ -94,3 +94,46 @@ def test_counted_per_frame_counts_what_the_outputs_hold():
     assert counts == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2] and distinct == 2
     _, _, out = _run(frames, TrackConfig(min_frames=3, max_gap=2))
     assert counts == [len(np.unique(lab[lab > 0])) for _, lab, _ in out]
+
+
+def test_left_out_detections_are_handed_to_the_overlay_with_their_kind():
+    """What is not counted is marked for review: the blip as SHORT on exactly its
+    pixels, nothing on the counted fish; frames that carry nothing are not marked."""
+    frames = []
+    for i in range(10):
+        boxes = [(5, 2 + 2 * i)]
+        if i == 2:
+            boxes.append((25, 60))
+        frames.append(_frame(boxes))
+    seen = {}
+
+    def mark(frame, left_out):
+        seen[frame] = left_out
+        return frame + "+marked"
+
+    tracker = Tracker(TrackConfig(min_frames=3, max_gap=2))
+    release = CountedTracks(tracker, on_left_out=mark)
+    out = []
+    for i, lab in enumerate(frames):
+        out += release.push(i, tracker.update(lab, i), f"rgb{i}" if i != 7 else None)
+    out += release.flush()
+    assert [f for _, _, f in out] == [f"rgb{i}+marked" if i != 7 else None for i in range(10)]
+    assert set(seen) == {f"rgb{i}" for i in range(10) if i != 7}
+    blip = _frame([(25, 60)]) > 0
+    assert np.array_equal(seen["rgb2"] == SHORT, blip) and seen["rgb2"].dtype == np.uint8
+    assert not seen["rgb2"][~blip].any()
+    assert all(not m.any() for f, m in seen.items() if f != "rgb2")
+
+
+def test_a_track_off_the_belt_is_marked_as_such():
+    # fish A rides a belt moving 3 px per frame; a glove stays where it is
+    frames = [_frame([(5, 2 + 3 * i), (25, 40)]) for i in range(12)]
+    tracker = Tracker(TrackConfig(min_frames=3, max_gap=2))
+    release = CountedTracks(tracker, on_left_out=lambda f, m: m)
+    out = [o for i, lab in enumerate(frames) for o in release.push(i, tracker.update(lab, i), i)]
+    out += release.flush()
+    glove = _frame([(25, 40)]) > 0
+    assert tracker.distinct_count == 1 and tracker.off_belt_count == 1
+    for i, lab, marks in out:
+        assert np.array_equal(marks == OFF_BELT, glove) and not lab[glove].any()
+        assert (lab[5:13, 2 + 3 * i:14 + 3 * i] == 1).all() and not marks[lab > 0].any()

@@ -13,11 +13,13 @@ from pycocotools.coco import COCO
 
 from fishseg.io import export
 from fishseg.io.export import (
+    LEFT_OUT_COLOURS,
     ExportWriter,
     _rle,
     atomic_write,
     draw_overlay,
     is_complete,
+    mark_left_out,
     track_colours,
 )
 from fishseg.io.images import read_labels
@@ -139,6 +141,30 @@ def test_overlay_video_and_colours(tmp_path):
     assert (img[0, 0] == 0).all()  # belt untouched
     np.testing.assert_array_equal(img[10, 40], track_colours([4])[0])  # outline in full colour
     assert img[20:30, 30:50].any()
+    capt = draw_overlay(frame, lab, caption="frame 7   fish in view 1")
+    assert capt[36:, :20].any() and not img[36:, :20].any()  # written at the bottom left
+
+
+def test_left_out_detections_are_outlined_not_filled():
+    left = np.zeros((H, W), np.uint8)
+    left[5:20, 5:30] = 1                                     # a short track
+    left[25:45, 40:75] = 2                                   # off the belt
+    frame = np.full((H, W, 3), 50, np.uint8)
+    img = mark_left_out(frame, left)
+    assert (frame == 50).all()                               # a new array
+    for kind, (y0, y1, x0, x1) in ((1, (5, 20, 5, 30)), (2, (25, 45, 40, 75))):
+        colour = LEFT_OUT_COLOURS[kind]
+        ring = np.zeros((H, W), bool)
+        ring[y0:y1, x0:x1] = True
+        ring[y0 + 3:y1 - 3, x0 + 3:x1 - 3] = False
+        assert (img[ring] == colour).all(axis=1).sum() > 30   # outlined in its colour
+        inside = img[y0 + 5:y1 - 5, x0 + 5:x1 - 5]
+        if kind == 1:
+            assert (inside == 50).all()                      # not filled
+        else:
+            assert (inside != 50).any()                      # "off belt" written on it
+    assert (img[30:, :30] == 50).all()                       # belt away from both untouched
+    assert mark_left_out(frame, np.zeros((H, W), np.uint8)) is frame
 
 
 def test_bbox_rle_equals_pycocotools_encode():

@@ -102,8 +102,51 @@ def track_colours(ids) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]
 
 
+#: Outline colours (RGB) of detections left out of the count, by
+#: :mod:`fishseg.counted` kind: seen in too few frames (grey), off the belt (orange).
+LEFT_OUT_COLOURS = {1: (190, 190, 190), 2: (255, 150, 0)}
+
+
+def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float,
+          colour=(255, 255, 255)) -> None:
+    """White (or ``colour``) text with a black rim, legible on any belt."""
+    thick = max(1, int(round(2 * scale)))
+    cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+
+
+def mark_left_out(frame: np.ndarray, left_out: np.ndarray) -> np.ndarray:
+    """Outline the detections that were not counted, for review of the overlay.
+
+    Args:
+        frame: (H, W, 3) uint8 RGB frame.
+        left_out: (H, W) uint8 from :meth:`fishseg.counted.CountedTracks.left_out`:
+            0 nothing, 1 a track seen in fewer than ``track.min_frames`` frames (grey
+            outline), 2 a track that did not ride the belt (orange outline, "off belt").
+
+    Returns:
+        (H, W, 3) uint8 RGB, a new array (``frame`` itself when nothing was left out).
+    """
+    left_out = np.asarray(left_out)
+    if not left_out.any():
+        return frame
+    out = np.array(frame, np.uint8, order="C")
+    scale = max(0.3, out.shape[0] / 900)  # as the ids of draw_overlay
+    thick = max(1, int(round(scale)))
+    for kind, colour in LEFT_OUT_COLOURS.items():
+        contours, _ = cv2.findContours((left_out == kind).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                       cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, colour, thick, cv2.LINE_8)
+        if kind == 2:
+            for c in contours:
+                x, y, w, h = cv2.boundingRect(c)
+                org = (x + w // 2 - int(40 * scale), y + h // 2)  # ~centred (Hershey)
+                _text(out, "off belt", org, scale, colour)
+    return out
+
+
 def draw_overlay(frame: np.ndarray, track_labels: np.ndarray, *, alpha: float = 0.4,
-                 text: bool = True) -> np.ndarray:
+                 text: bool = True, caption: str | None = None) -> np.ndarray:
     """Colour each fish by its track id, draw its outline and write its id.
 
     Args:
@@ -111,6 +154,7 @@ def draw_overlay(frame: np.ndarray, track_labels: np.ndarray, *, alpha: float = 
         track_labels: (H, W) integer track labels, 0 = belt.
         alpha: opacity of the fill colour.
         text: write the id at each fish's centroid.
+        caption: a line written at the bottom left (the frame number and count).
 
     Returns:
         (H, W, 3) uint8 RGB, a new array.
@@ -120,13 +164,16 @@ def draw_overlay(frame: np.ndarray, track_labels: np.ndarray, *, alpha: float = 
     if frame.shape[:2] != lab.shape or frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f"frame {frame.shape} and labels {lab.shape} must be (H,W,3), (H,W)")
     out = np.array(frame, np.uint8, order="C")
+    H, W = lab.shape
+    scale = max(0.3, H / 900)
+    if caption:
+        _text(out, caption, (int(10 * scale), H - int(12 * scale)), scale * 0.8)
     ys, xs, ids, inv = instance_pixels(lab)
     if len(ids) == 0:
         return out
     col = track_colours(ids)
     px = col[inv].astype(np.float32)
     out[ys, xs] = np.rint((1 - alpha) * out[ys, xs] + alpha * px).astype(np.uint8)
-    H, W = lab.shape
     v = lab[ys, xs]  # outline: a 4-neighbour with another id (or the frame border)
     edge = (ys == 0) | (ys == H - 1) | (xs == 0) | (xs == W - 1)
     edge |= lab[np.maximum(ys - 1, 0), xs] != v
@@ -137,13 +184,9 @@ def draw_overlay(frame: np.ndarray, track_labels: np.ndarray, *, alpha: float = 
     if text:
         n = np.bincount(inv)
         cy, cx = np.bincount(inv, ys) / n, np.bincount(inv, xs) / n
-        scale = max(0.3, H / 900)
-        thick = max(1, int(round(2 * scale)))
         for i, y, x in zip(ids.tolist(), cy.tolist(), cx.tolist(), strict=True):
             s = str(i)
-            org = (int(x - 10 * scale * len(s)), int(y + 11 * scale))  # ~centred (Hershey)
-            cv2.putText(out, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-            cv2.putText(out, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+            _text(out, s, (int(x - 10 * scale * len(s)), int(y + 11 * scale)), scale)  # ~centred
     return out
 
 
@@ -380,7 +423,8 @@ class ExportWriter:
         if self._overlay_args is not None:
             if frame is None:
                 raise ValueError(f"{self.out_dir}: frame {frame_index}: overlay needs the frame")
-            self._overlay_writer().write(draw_overlay(frame, lab))
+            caption = f"frame {int(frame_index)}   fish in view {len(anns)}"
+            self._overlay_writer().write(draw_overlay(frame, lab, caption=caption))
 
     def _write_instances(self) -> None:
         for f in self._spool.values():
