@@ -193,6 +193,10 @@ class TrackConfig:
                                "by its own motion than by the belt's in more than this share of "
                                "the steps is not on the belt (a glove, a tool, a fixture) and "
                                "not counted (1 = the test off)", min=0.0, max=1.0)
+    hidden_gap: int = _f(10, "frames a counted fish may go unseen while its predicted place "
+                         "lies on other fish (merged into a neighbour's region) and still be "
+                         "re-linked when it separates again (0 = max_gap for all)",
+                         min=0, max=10000)
 
 
 @dataclass(frozen=True)

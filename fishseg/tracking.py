@@ -57,6 +57,14 @@ from scipy.optimize import linear_sum_assignment
 from fishseg.config import TrackConfig
 from fishseg.measure import check_labels, instance_pixels, measure_instances
 
+#: A counted track unseen in a frame is hidden (kept for ``hidden_gap`` updates) when
+#: this share of its belt-shifted last mask lies on the frame's fish ...
+_HIDDEN_COVER = 0.6
+#: ... and this share of that mask is still in the view.
+_HIDDEN_IN_VIEW = 0.5
+#: Matched fish whose area changed by more than this factor do not vote on the belt's
+#: motion (:meth:`Tracker._refine`).
+_AREA_CHANGE = 1.5
 #: Phase-correlation peaks weaker than this are not trusted.
 _MIN_RESPONSE = 0.05
 #: The belt test's two shifts are alike when closer than this many px, or than this
@@ -147,6 +155,11 @@ def _concat(parts, dtype) -> np.ndarray:
     """Flat concatenation of array-likes as ``dtype`` (empty when there are none)."""
     return (np.concatenate([np.asarray(x, dtype).ravel() for x in parts]) if parts
             else np.zeros(0, dtype))
+
+
+def _alike(a: float, b: float) -> bool:
+    """Whether two areas differ by at most the factor ``_AREA_CHANGE``."""
+    return max(a, b) <= _AREA_CHANGE * min(a, b)
 
 
 @dataclass
@@ -318,6 +331,8 @@ class Tracker:
         """Median centroid displacement of whole fish matched between consecutive updates.
 
         Fish cut by the edge are left out (their centroids move as they enter or leave),
+        so are pairs whose area changed by more than ``_AREA_CHANGE`` (a merge with a
+        neighbour or a split moves the centroid by half a fish, not by the belt's step),
         and so are tracks judged not to ride the belt (:meth:`rides_belt`: a
         hovering glove would drag the median towards zero when few fish are in view);
         None when no whole fish was matched.
@@ -325,8 +340,26 @@ class Tracker:
         d = [m.centroid[c] - self._live[r].centroid for r, c in pairs
              if self._live[r].missed == 0 and not m.touches_edge[c]
              and not self.tracks[self._live[r].index].edge[-1]
+             and _alike(m.area[c], self.tracks[self._live[r].index].areas[-1])
              and self.rides_belt(self.tracks[self._live[r].index]) is not False]
         return np.median(np.array(d), axis=0) if d else None
+
+    def _hidden(self, lv: _Live, fg: np.ndarray) -> bool:
+        """Whether an unmatched track is a counted fish hidden in another's region.
+
+        Its last mask, carried by the belt to this frame (``lv.offset``), must still be
+        mostly in the view and lie at least ``_HIDDEN_COVER`` on this frame's fish: it
+        has merged with a neighbour (or lies under one), not left the view or the belt.
+        """
+        if not self.counts(self.tracks[lv.index]):
+            return False
+        H, W = fg.shape
+        dy, dx = np.rint(lv.offset).astype(np.int64)
+        y, x = lv.ys + dy, lv.xs + dx
+        ok = (y >= 0) & (y < H) & (x >= 0) & (x < W)
+        inside = int(ok.sum())
+        return (inside >= _HIDDEN_IN_VIEW * len(lv.ys)
+                and fg[y[ok], x[ok]].sum() >= _HIDDEN_COVER * inside)
 
     # -- state, for resuming an interrupted input ---------------------------------------
 
@@ -461,7 +494,8 @@ class Tracker:
             if r not in matched_live:
                 lv.offset = lv.offset + self.motion
                 lv.missed += 1
-                if lv.missed <= self.cfg.max_gap:
+                if lv.missed <= self.cfg.max_gap or (
+                        lv.missed <= self.cfg.hidden_gap and self._hidden(lv, fg)):
                     new_live.append(lv)
         first_px = np.full(N, lab.size, np.int64)  # new ids in raster order of the fish,
         np.minimum.at(first_px, pos, ys * lab.shape[1] + xs)  # whatever the input ids

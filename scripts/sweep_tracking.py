@@ -9,7 +9,7 @@ summed over the videos.
 
     .venv/bin/python scripts/sweep_tracking.py [--videos 60:31 60:32 40:33] \\
         [--max-gap 2 5 10] [--iou 0.3 0.2] [--min-frames 3] \\
-        [--off-belt-share 0.5 1] [--cache runs/sweep-labels]
+        [--off-belt-share 0.5 1] [--hidden-gap 0 10] [--cache runs/sweep-labels]
 
 The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
 """
@@ -50,6 +50,8 @@ def main() -> None:
     ap.add_argument("--min-frames", nargs="+", type=int, default=[3])
     ap.add_argument("--off-belt-share", nargs="+", type=float, default=[0.5],
                     help="track.off_belt_share values (1 = the belt test off)")
+    ap.add_argument("--hidden-gap", nargs="+", type=int, default=[0],
+                    help="track.hidden_gap values (0 = off)")
     ap.add_argument("--cache", type=Path, metavar="DIR",
                     help="keep each video's segmented labels and truth here (SPEC.npz) and "
                          "reuse them on the next run with the same model")
@@ -79,13 +81,13 @@ def main() -> None:
     videos.sort(key=lambda v: args.videos.index(v[0]))
     base = model.cfg.track
     print()
-    print("| max_gap | iou | min_frames | off_belt_share | per-frame MAE "
+    print("| max_gap | iou | min_frames | off_belt_share | hidden_gap | per-frame MAE "
           "| distinct found / true | per video |")
-    print("|---:|---:|---:|---:|---:|---:|---|")
-    for gap, iou, mf, ob in itertools.product(args.max_gap, args.iou, args.min_frames,
-                                              args.off_belt_share):
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for gap, iou, mf, ob, hg in itertools.product(args.max_gap, args.iou, args.min_frames,
+                                                  args.off_belt_share, args.hidden_gap):
         cfg = dataclasses.replace(base, max_gap=gap, iou_threshold=iou, min_frames=mf,
-                                  off_belt_share=ob)
+                                  off_belt_share=ob, hidden_gap=hg)
         errs, found, true, per = [], 0, 0, []
         for spec, n_true, truth, labels in videos:
             counts, distinct = counted_per_frame(labels, cfg)
@@ -94,7 +96,7 @@ def main() -> None:
             errs += [err] * len(counts)
             found, true = found + distinct, true + n_true
             per.append(f"{spec}: {distinct}/{n_true}")
-        print(f"| {gap} | {iou} | {mf} | {ob} | {np.mean(errs):.2f} | {found}/{true} | "
+        print(f"| {gap} | {iou} | {mf} | {ob} | {hg} | {np.mean(errs):.2f} | {found}/{true} | "
               f"{', '.join(per)} |", flush=True)
 
 

@@ -230,3 +230,50 @@ def test_state_saved_to_disk_and_restored_continues_exactly(tmp_path):
     assert all(len(t.cm) == len(t.frames) for t in whole.tracks.values())
     assert [t.summary()["length_cm"] for t in resumed.tracks.values()] == [
         t.summary()["length_cm"] for t in whole.tracks.values()]
+
+
+def _merging_scene(n=20, merged=range(6, 14), removed_at=6, returns_at=14):
+    """Fish A and B side by side on a belt moving 5 px per frame; in the ``merged``
+    frames the segmentation joins them into one region (A's id). Fish C, in its own
+    lane, is taken off the belt at ``removed_at``; another fish appears where it would
+    be at ``returns_at``. Returns label frames and per frame {label: name}."""
+    frames, truth = [], []
+    for t in range(n):
+        lab = np.zeros((96, 200), np.int32)
+        x = 40 + 5 * t
+        cv2.ellipse(lab, (x, 28), (16, 7), 0, 0, 360, 1, -1)
+        cv2.ellipse(lab, (x, 41), (16, 7), 0, 0, 360, 1 if t in merged else 2, -1)
+        who = {1: "A+B" if t in merged else "A"} | ({} if t in merged else {2: "B"})
+        if t < removed_at or t >= returns_at:
+            cv2.ellipse(lab, (x, 75), (12, 5), 0, 0, 360, 3, -1)
+            who[3] = "C" if t < removed_at else "C2"
+        frames.append(lab)
+        truth.append(who)
+    return frames, truth
+
+
+def test_a_fish_merged_into_its_neighbour_keeps_its_track_with_hidden_gap():
+    """Two fish joined into one region for 8 frames (longer than max_gap): without
+    ``hidden_gap`` the one that lost the region comes back as a new fish; with it the
+    same track is re-linked. A fish taken off the belt (nothing where it would be) is
+    not kept, so a newcomer at its place later is a new fish either way."""
+    frames, truth = _merging_scene()
+
+    def ids(outs, name):
+        return {int(np.unique(out[lab == i])[0]) for lab, who, out in zip(frames, truth, outs)
+                for i, n in who.items() if n == name}
+
+    tr0, outs0 = run(frames, TrackConfig(max_gap=2, hidden_gap=0))
+    # one of A and B (the one whose track did not take the joined region) breaks
+    assert len(ids(outs0, "A") | ids(outs0, "B")) == 3 and tr0.distinct_count == 5
+    tr, outs = run(frames, TrackConfig(max_gap=2, hidden_gap=10))
+    assert len(ids(outs, "A")) == len(ids(outs, "B")) == 1 and ids(outs, "A") != ids(outs, "B")
+    assert ids(outs, "A+B") <= ids(outs, "A") | ids(outs, "B")
+    assert ids(outs, "C") != ids(outs, "C2")
+    assert tr.distinct_count == 4                                  # A, B, C, C2
+    hidden = [tr.tracks[i] for i in ids(outs, "A") | ids(outs, "B")
+              if i not in ids(outs, "A+B")]
+    assert len(hidden) == 1 and hidden[0].frames == [t for t in range(20) if t not in range(6, 14)]
+    # a merge longer than hidden_gap: the track is given up as before
+    tr3, outs3 = run(frames, TrackConfig(max_gap=2, hidden_gap=5))
+    assert len(ids(outs3, "A") | ids(outs3, "B")) == 3 and tr3.distinct_count == 5
