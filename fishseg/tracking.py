@@ -62,6 +62,8 @@ from fishseg.measure import check_labels, instance_pixels, measure_instances
 _HIDDEN_COVER = 0.6
 #: ... and this share of that mask is still in the view.
 _HIDDEN_IN_VIEW = 0.5
+#: Least IoU at which a track unseen for more than ``max_gap`` updates is re-linked.
+_HIDDEN_IOU = 0.5
 #: Matched fish whose area changed by more than this factor do not vote on the belt's
 #: motion (:meth:`Tracker._refine`).
 _AREA_CHANGE = 1.5
@@ -323,6 +325,9 @@ class Tracker:
         """Hungarian assignment maximising IoU; pairs (track row, instance col) >= threshold."""
         if iou.size == 0:
             return []
+        if _HIDDEN_IOU > self.cfg.iou_threshold:  # a track kept hidden must fit closely
+            hidden = np.array([lv.missed > self.cfg.max_gap for lv in self._live])
+            iou = np.where(hidden[:, None] & (iou < _HIDDEN_IOU), 0.0, iou)
         rows, cols = linear_sum_assignment(iou, maximize=True)
         keep = iou[rows, cols] >= max(self.cfg.iou_threshold, 1e-9)
         return list(zip(rows[keep].tolist(), cols[keep].tolist(), strict=True))

@@ -232,16 +232,17 @@ def test_state_saved_to_disk_and_restored_continues_exactly(tmp_path):
         t.summary()["length_cm"] for t in whole.tracks.values()]
 
 
-def _merging_scene(n=20, merged=range(6, 14), removed_at=6, returns_at=14):
+def _merging_scene(n=20, merged=range(6, 14), removed_at=6, returns_at=14, after=(16, 7)):
     """Fish A and B side by side on a belt moving 5 px per frame; in the ``merged``
     frames the segmentation joins them into one region (A's id). Fish C, in its own
     lane, is taken off the belt at ``removed_at``; another fish appears where it would
-    be at ``returns_at``. Returns label frames and per frame {label: name}."""
+    be at ``returns_at``. After the merge, the fish in A's lane has semi-axes ``after``.
+    Returns label frames and per frame {label: name}."""
     frames, truth = [], []
     for t in range(n):
         lab = np.zeros((96, 200), np.int32)
         x = 40 + 5 * t
-        cv2.ellipse(lab, (x, 28), (16, 7), 0, 0, 360, 1, -1)
+        cv2.ellipse(lab, (x, 28), (16, 7) if t < merged.stop else after, 0, 0, 360, 1, -1)
         cv2.ellipse(lab, (x, 41), (16, 7), 0, 0, 360, 1 if t in merged else 2, -1)
         who = {1: "A+B" if t in merged else "A"} | ({} if t in merged else {2: "B"})
         if t < removed_at or t >= returns_at:
@@ -277,3 +278,16 @@ def test_a_fish_merged_into_its_neighbour_keeps_its_track_with_hidden_gap():
     # a merge longer than hidden_gap: the track is given up as before
     tr3, outs3 = run(frames, TrackConfig(max_gap=2, hidden_gap=5))
     assert len(ids(outs3, "A") | ids(outs3, "B")) == 3 and tr3.distinct_count == 5
+
+
+def test_a_hidden_track_is_re_linked_only_to_a_close_fit():
+    """After the merge, what shows in A's lane is much smaller than A (IoU with A's
+    carried mask ~0.36: enough for a track unseen within max_gap, not for one kept
+    hidden longer): it is not taken for A, whose track was the hidden one."""
+    frames, truth = _merging_scene(after=(8, 5))
+    tr, outs = run(frames, TrackConfig(max_gap=2, hidden_gap=10))
+    merged = int(np.unique(outs[8][frames[8] > 0])[0])
+    a_before = {int(np.unique(outs[t][frames[t] == 1])[0]) for t in range(6)}
+    a_after = {int(np.unique(outs[t][frames[t] == 1])[0]) for t in range(14, 20)}
+    assert merged not in a_before                      # A's track was the hidden one
+    assert len(a_before) == len(a_after) == 1 and a_before != a_after
