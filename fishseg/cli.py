@@ -9,6 +9,7 @@ Subcommands::
                     [--frame-step N] [--start TIME] [--end TIME] [--roi x0,y0,x1,y1 | --roi MASK.png]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
+    fishseg score-tracks --truth MASKS --found OUT/NAME [--iou 0.5] [--json FILE]
     fishseg demo [--out DIR]
     fishseg config [--config FILE] [--set KEY=VALUE ...]
 
@@ -176,6 +177,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score_tracks(args: argparse.Namespace) -> int:
+    import json
+
+    from fishseg.track_metrics import score_outputs
+
+    s = score_outputs(args.truth, args.found, args.iou)
+    print(f"frames scored: {s['frames']} (only in the truth: {s['frames_only_in_truth']}, "
+          f"only found: {s['frames_only_found']})")
+    print(f"fish: {s['true_tracks']} true, {s['found_tracks']} tracks found; mostly tracked "
+          f"{s['mostly_tracked']}, mostly lost {s['mostly_lost']}")
+    print(f"MOTA {s['mota']:.3f}  IDF1 {s['idf1']:.3f} (IDP {s['idp']:.3f}, IDR {s['idr']:.3f})  "
+          f"id switches {s['id_switches']}  fragmentations {s['fragmentations']}")
+    print(f"matched {s['true_positives']}, false positives {s['false_positives']}, "
+          f"misses {s['misses']} (mask IoU >= {args.iou:g})")
+    if args.json:
+        from fishseg.io.export import atomic_write
+
+        with atomic_write(args.json) as f:
+            json.dump(s, f, indent=1)
+        print(f"JSON written to {args.json}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fishseg.demo import run_demo
 
@@ -295,6 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write PNGs: AP vs IoU, count scatter, worst frames")
     _add_config_args(p)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("score-tracks", help="score a segmented video's tracks against true "
+                       "tracks (MOTA, IDF1, id switches)")
+    p.add_argument("--truth", required=True, type=Path, metavar="MASKS",
+                   help="true masks with one id per fish: a folder of label PNGs (frame number "
+                        "in each name) or a COCO .json whose annotations carry track_id")
+    p.add_argument("--found", required=True, type=Path, metavar="OUT/NAME",
+                   help="a `fishseg segment` output folder (or its masks/)")
+    p.add_argument("--iou", type=float, default=0.5, help="mask IoU for a match (default 0.5)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write every number as JSON")
+    p.set_defaults(func=_cmd_score_tracks)
 
     p = sub.add_parser("demo", help="segment a generated belt video with the bundled model")
     p.add_argument("--out", type=Path, default=Path("fishseg-demo"), help="output folder")

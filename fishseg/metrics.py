@@ -124,11 +124,45 @@ def iou_matrix(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return iou, true_ids, pred_ids
 
 
+def matched_pairs(iou: np.ndarray, true_ids: np.ndarray, pred_ids: np.ndarray,
+                  threshold: float, keep: dict[int, int] | None = None
+                  ) -> list[tuple[int, int, float]]:
+    """One-to-one matching of one frame's instances at an IoU threshold.
+
+    The assignment maximises the number of pairs with IoU >= threshold and, among those,
+    their summed IoU (Hungarian method). Pairs named in ``keep`` (true id -> predicted
+    id; a tracker evaluation's matches of the frame before) are taken first where they
+    still reach the threshold, as CLEAR MOT keeps correspondences.
+
+    Args:
+        iou, true_ids, pred_ids: as :func:`iou_matrix` returns them.
+        threshold: IoU a pair needs to count as a match, in (0, 1].
+        keep: optional pairs to prefer.
+
+    Returns:
+        ``[(true id, predicted id, iou), ...]`` of the matched pairs.
+    """
+    if len(true_ids) == 0 or len(pred_ids) == 0:
+        return []
+    ok = iou >= threshold
+    if not ok.any():
+        return []
+    # each valid pair is worth more than any sum of IoUs, so the count is maximised first
+    weight = np.where(ok, 1.0 + iou / (iou.size + 1), 0.0)
+    if keep:
+        kept = np.array([[keep.get(int(a)) == int(b) for b in pred_ids] for a in true_ids])
+        weight = weight + np.where(ok & kept, float(ok.sum() + 1) * 2.0, 0.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    good = ok[rows, cols]
+    return [(int(true_ids[r]), int(pred_ids[c]), float(iou[r, c]))
+            for r, c in zip(rows[good], cols[good], strict=True)]
+
+
 def match_frame(true: np.ndarray, pred: np.ndarray, threshold: float) -> tuple[int, int, int, float]:
     """One-to-one matching of the instances of one frame at an IoU threshold.
 
     The assignment maximises the number of pairs with IoU >= threshold and, among those,
-    their summed IoU (Hungarian method).
+    their summed IoU (Hungarian method, :func:`matched_pairs`).
 
     Args:
         true: (H, W) integer labels.
@@ -139,17 +173,9 @@ def match_frame(true: np.ndarray, pred: np.ndarray, threshold: float) -> tuple[i
         ``(tp, fp, fn, sum_of_matched_iou)``.
     """
     iou, tids, pids = iou_matrix(true, pred)
-    if len(tids) == 0 or len(pids) == 0:
-        return 0, len(pids), len(tids), 0.0
-    ok = iou >= threshold
-    if not ok.any():
-        return 0, len(pids), len(tids), 0.0
-    # each valid pair is worth more than any sum of IoUs, so the count is maximised first
-    weight = np.where(ok, 1.0 + iou / (iou.size + 1), 0.0)
-    rows, cols = linear_sum_assignment(weight, maximize=True)
-    good = ok[rows, cols]
-    tp = int(good.sum())
-    return tp, len(pids) - tp, len(tids) - tp, float(iou[rows[good], cols[good]].sum())
+    pairs = matched_pairs(iou, tids, pids, threshold)
+    tp = len(pairs)
+    return tp, len(pids) - tp, len(tids) - tp, float(sum(v for _, _, v in pairs))
 
 
 def instance_scores(true: np.ndarray, pred: np.ndarray,
