@@ -5,7 +5,11 @@ memory), then tracked with every combination of ``--max-gap`` and ``--iou`` (and
 ``--min-frames``); the counted fish only reach the counts (:mod:`fishseg.counted`), as
 in ``fishseg segment``. Prints per-frame count MAE (``fish_in_view``; barely visible
 fish as don't care, :func:`fishseg.metrics.true_count_range`) and distinct-fish error
-summed over the videos.
+summed over the videos; the counted tracks by the true fish each mostly covers (the
+first track of a fish: found; a further one: duplicate; one mostly on the belt or on no
+fish by half its pixels: not a fish); and the tracking scores of
+:func:`fishseg.track_metrics.track_scores` (IDF1 averaged over the videos, id switches
+summed).
 
     .venv/bin/python scripts/sweep_tracking.py [--videos 60:31 60:32 40:33] \\
         [--max-gap 2 5 10] [--iou 0.3 0.2] [--min-frames 3] \\
@@ -25,11 +29,13 @@ from pathlib import Path
 import numpy as np
 from validation_videos import generated_videos
 
-from fishseg.counted import counted_per_frame
+from fishseg.counted import CountedTracks
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores
 from fishseg.model.bundle import load_model
 from fishseg.separate import separate, separation_maps
+from fishseg.track_metrics import track_scores
+from fishseg.tracking import Tracker
 
 
 def _segment(model, video: Path) -> list[np.ndarray]:
@@ -39,6 +45,37 @@ def _segment(model, video: Path) -> list[np.ndarray]:
             fg, edge = separation_maps(model, frames)
             out += list(np.asarray(separate(fg, edge, model.cfg.separate)))
     return out
+
+
+def _released(labels: list[np.ndarray], cfg) -> tuple[list[np.ndarray], int]:
+    """The outputs' labels (counted fish only, as ``fishseg segment`` writes them) and
+    the distinct fish."""
+    tracker = Tracker(cfg)
+    release = CountedTracks(tracker)
+    out = [o for i, lab in enumerate(labels) for _, o, _ in release.push(i, tracker.update(lab, i))]
+    out += [o for _, o, _ in release.flush()]
+    return out, tracker.distinct_count
+
+
+def _by_truth(released: list[np.ndarray], truth: np.ndarray) -> tuple[int, int, int]:
+    """(true fish found, duplicate tracks, not-a-fish tracks) of the released tracks."""
+    votes: dict[int, dict[int, int]] = {}
+    for out, true in zip(released, truth, strict=True):
+        m = out > 0
+        pairs, n = np.unique(np.stack([out[m], true[m]]), axis=1, return_counts=True)
+        for (t, g), k in zip(pairs.T.tolist(), n.tolist(), strict=True):
+            votes.setdefault(t, {})[g] = votes.setdefault(t, {}).get(g, 0) + k
+    found: set[int] = set()
+    dup = not_fish = 0
+    for v in votes.values():
+        g = max(v, key=v.get)
+        if g == 0 or v[g] < 0.5 * sum(v.values()):
+            not_fish += 1
+        elif g in found:
+            dup += 1
+        else:
+            found.add(g)
+    return len(found), dup, not_fish
 
 
 def main() -> None:
@@ -66,37 +103,51 @@ def main() -> None:
             if f.exists():
                 z = np.load(f)
                 if str(z["checksum"]) == model.checksum:
-                    videos.append((spec, int(z["fish_count"]), (z["sure"], z["possible"]),
-                                   list(z["labels"])))
+                    if "truth" in z:
+                        truth = z["truth"]
+                    else:  # a cache from before the truth was kept: generate it again
+                        with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
+                            truth = next(generated_videos([spec], tmp)).truth
+                        np.savez_compressed(f, **{k: z[k] for k in z.files}, truth=truth)
+                    videos.append((spec, int(z["fish_count"]),
+                                   (z["sure"], z["possible"], truth), list(z["labels"])))
                     todo.remove(spec)
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
         for v in generated_videos(todo, tmp):
             labels = _segment(model, v.folder / "video.mp4")
-            videos.append((v.spec, v.fish_count, (v.sure, v.possible), labels))
+            videos.append((v.spec, v.fish_count, (v.sure, v.possible, v.truth), labels))
             if args.cache:
                 np.savez_compressed(args.cache / f"{v.spec.replace(':', '_')}.npz",
                                     labels=np.stack(labels), sure=v.sure, possible=v.possible,
-                                    fish_count=v.fish_count, checksum=model.checksum)
+                                    truth=v.truth, fish_count=v.fish_count,
+                                    checksum=model.checksum)
             print(f"segmented {v.spec}: {v.frames} frames, {v.fish_count} fish", flush=True)
     videos.sort(key=lambda v: args.videos.index(v[0]))
     base = model.cfg.track
     print()
     print("| max_gap | iou | min_frames | off_belt_share | hidden_gap | per-frame MAE "
-          "| distinct found / true | per video |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| distinct found / true | fish found / duplicates / not fish | IDF1 | id switches "
+          "| per video |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for gap, iou, mf, ob, hg in itertools.product(args.max_gap, args.iou, args.min_frames,
                                                   args.off_belt_share, args.hidden_gap):
         cfg = dataclasses.replace(base, max_gap=gap, iou_threshold=iou, min_frames=mf,
                                   off_belt_share=ob, hidden_gap=hg)
-        errs, found, true, per = [], 0, 0, []
-        for spec, n_true, truth, labels in videos:
-            counts, distinct = counted_per_frame(labels, cfg)
-            sure, possible = truth   # barely visible fish are don't care
+        errs, found, true, per, tally, idf1, idsw = [], 0, 0, [], np.zeros(3, int), [], 0
+        for spec, n_true, (sure, possible, truth), labels in videos:
+            released, distinct = _released(labels, cfg)
+            counts = [int(np.unique(o).size - (o == 0).any()) for o in released]
+            # barely visible fish are don't care
             err = count_scores(sure, counts, true_max=possible)["mae"]
             errs += [err] * len(counts)
             found, true = found + distinct, true + n_true
+            tally += _by_truth(released, truth)
+            ts = track_scores(truth, released)
+            idf1.append(ts["idf1"])
+            idsw += ts["id_switches"]
             per.append(f"{spec}: {distinct}/{n_true}")
         print(f"| {gap} | {iou} | {mf} | {ob} | {hg} | {np.mean(errs):.2f} | {found}/{true} | "
+              f"{tally[0]} / {tally[1]} / {tally[2]} | {np.mean(idf1):.3f} | {idsw} | "
               f"{', '.join(per)} |", flush=True)
 
 

@@ -20,7 +20,8 @@ from fishseg.synth import synthesize
 class GeneratedVideo:
     """One generated video: ``folder`` holds ``video.mp4`` and ``masks/``; ``sure`` and
     ``possible``: (frames,) int true fish per frame, barely visible ones as don't care
-    (:func:`fishseg.metrics.true_count_range`)."""
+    (:func:`fishseg.metrics.true_count_range`); ``truth``: (frames, H, W) int32 true
+    masks, one id per fish."""
 
     spec: str
     frames: int
@@ -28,6 +29,7 @@ class GeneratedVideo:
     fish_count: int
     sure: np.ndarray
     possible: np.ndarray
+    truth: np.ndarray
 
 
 def generated_videos(specs: list[str], tmp: str | Path) -> Iterator[GeneratedVideo]:
@@ -36,5 +38,6 @@ def generated_videos(specs: list[str], tmp: str | Path) -> Iterator[GeneratedVid
         frames, seed = (int(x) for x in spec.split(":"))
         d = Path(tmp) / spec.replace(":", "_")
         meta = synthesize(d, frames=frames, seed=seed, progress=False)
-        sure, possible = true_count_range(read_label_folder(d / "masks"))
-        yield GeneratedVideo(spec, frames, d, meta["fish_count"], sure, possible)
+        truth = read_label_folder(d / "masks")
+        sure, possible = true_count_range(truth)
+        yield GeneratedVideo(spec, frames, d, meta["fish_count"], sure, possible, truth)
