@@ -37,13 +37,15 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
         progress: show progress bars.
 
     Returns:
-        the summary of the segmented video, plus ``true_distinct_fish`` and
-        ``count_mae`` (per-frame count error against the true masks).
+        the summary of the segmented video, plus ``true_distinct_fish``, ``count_mae``
+        (per-frame count error against the true masks) and the tracking scores
+        ``mota``, ``idf1``, ``id_switches`` (:mod:`fishseg.track_metrics`).
     """
     from fishseg.metrics import count_scores
     from fishseg.model.bundle import load_model
     from fishseg.pipeline import segment_video
     from fishseg.synth import synthesize
+    from fishseg.track_metrics import score_outputs
 
     out = Path(out)
     src = out / "input"
@@ -64,14 +66,19 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
     n = min(len(counts), len(sure))
     err = count_scores(sure[:n], counts[:n], true_max=possible[:n])
     strict = count_scores(possible[:n], counts[:n])
+    tracks = score_outputs(src / "masks", dest)
     summary = {**summary, "true_distinct_fish": meta.get("fish_count"),
                "count_mae": round(err["mae"], 3),
                "count_mae_all_slivers": round(strict["mae"], 3),
-               "relative_count_error": round(err["relative_error"], 4)}
+               "relative_count_error": round(err["relative_error"], 4),
+               "mota": round(tracks["mota"], 4), "idf1": round(tracks["idf1"], 4),
+               "id_switches": tracks["id_switches"]}
     print(f"frames: {summary['frames']}  distinct fish: {summary['distinct_fish']} "
           f"(true: {summary['true_distinct_fish']})  fish in view per frame: mean "
           f"{np.mean(counts):.1f} (true {np.mean(sure):.1f}-{np.mean(possible):.1f}), count MAE "
           f"{err['mae']:.2f} ({strict['mae']:.2f} counting every visible sliver)")
+    print(f"tracks against the truth (mask IoU >= 0.5): MOTA {tracks['mota']:.3f}, IDF1 "
+          f"{tracks['idf1']:.3f}, id switches {tracks['id_switches']} (fishseg score-tracks)")
     if summary.get("tracks_off_belt"):
         print(f"not counted: {summary['tracks_off_belt']} track(s) that did not ride the belt "
               "(a glove, a tool, a fixture; track.off_belt_share)")
