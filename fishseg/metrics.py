@@ -150,7 +150,11 @@ def matched_pairs(iou: np.ndarray, true_ids: np.ndarray, pred_ids: np.ndarray,
     # each valid pair is worth more than any sum of IoUs, so the count is maximised first
     weight = np.where(ok, 1.0 + iou / (iou.size + 1), 0.0)
     if keep:
-        kept = np.array([[keep.get(int(a)) == int(b) for b in pred_ids] for a in true_ids])
+        kept = np.zeros(ok.shape, bool)
+        for r, a in enumerate(true_ids.tolist()):
+            c = np.searchsorted(pred_ids, keep.get(a, -1))
+            if c < len(pred_ids) and pred_ids[c] == keep.get(a):
+                kept[r, c] = True
         weight = weight + np.where(ok & kept, float(ok.sum() + 1) * 2.0, 0.0)
     rows, cols = linear_sum_assignment(weight, maximize=True)
     good = ok[rows, cols]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,12 @@ def track_scores(true: Iterable[np.ndarray], pred: Iterable[np.ndarray],
     Raises:
         ValueError: the sequences differ in length, or a frame pair in shape.
     """
+    return _score_pairs(_zip(true, pred), threshold)
+
+
+def _score_pairs(frame_pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+                 threshold: float) -> dict[str, float]:
+    """:func:`track_scores` of (true, found) label frame pairs, consumed one by one."""
     last: dict[int, int] = {}          # true id -> found id at its last match
     gap: dict[int, bool] = {}          # true id -> unmatched since its last match
     present: dict[int, int] = {}       # true id -> frames it is in
@@ -62,8 +68,7 @@ def track_scores(true: Iterable[np.ndarray], pred: Iterable[np.ndarray],
     co: dict[tuple[int, int], int] = {}  # (true id, found id) -> frames overlapping
     found_ids: set[int] = set()
     tp = fp = fn = idsw = frag = n_true = n_found = frames = 0
-    sentinel = object()
-    for t, p in _zip(true, pred, sentinel):
+    for t, p in frame_pairs:
         frames += 1
         iou, tids, pids = iou_matrix(t, p)
         for r, c in zip(*np.nonzero(iou >= threshold), strict=True):
@@ -106,8 +111,9 @@ def track_scores(true: Iterable[np.ndarray], pred: Iterable[np.ndarray],
     }
 
 
-def _zip(true, pred, sentinel):
+def _zip(true, pred):
     """Frame pairs, checked: same number and same shapes."""
+    sentinel = object()
     ti, pi = iter(true), iter(pred)
     k = 0
     while True:
@@ -149,12 +155,14 @@ def frame_number(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def read_tracks(path: str | os.PathLike) -> dict[int, np.ndarray]:
+def read_tracks(path: str | os.PathLike) -> dict[int, Callable[[], np.ndarray]]:
     """Label images by frame number from a fishseg output folder (its ``masks/``), a
     folder of label PNGs, or a COCO JSON whose annotations carry track ids.
 
     Returns:
-        {frame number: (H, W) int32 labels}.
+        {frame number: a function that reads that frame's (H, W) int32 labels}: PNGs are
+        read when asked for, so an hour of masks is never all in memory (a COCO file is
+        read whole).
 
     Raises:
         ValueError: naming the path, when it holds no label images, a file name has no
@@ -176,21 +184,22 @@ def read_tracks(path: str | os.PathLike) -> dict[int, np.ndarray]:
                          "or a COCO .json file")
     if not items:
         raise ValueError(f"{path}: no label images (*.png)")
-    out: dict[int, np.ndarray] = {}
+    out: dict[int, Callable[[], np.ndarray]] = {}
     for name, load in items:
         k = frame_number(name)
         if k is None:
             raise ValueError(f"{path}: {name!r} has no frame number in its name")
         if k in out:
             raise ValueError(f"{path}: two label images for frame {k} (one is {name!r})")
-        out[k] = np.asarray(load(), np.int32)
+        out[k] = load
     return out
 
 
 def score_outputs(truth: str | os.PathLike, found: str | os.PathLike,
                   threshold: float = 0.5) -> dict[str, float]:
     """:func:`track_scores` of a fishseg output against true tracks, on the frames both
-    have (an output made with ``--frame-step`` holds every n-th frame).
+    have (an output made with ``--frame-step`` holds every n-th frame), read one frame
+    at a time.
 
     Args:
         truth: true masks (a folder of label PNGs or a COCO JSON with track ids).
@@ -208,11 +217,17 @@ def score_outputs(truth: str | os.PathLike, found: str | os.PathLike,
     common = sorted(set(t) & set(f))
     if not common:
         raise ValueError(f"{truth} and {found} have no frame number in common")
-    for k in common:
-        if t[k].shape != f[k].shape:
-            raise ValueError(f"frame {k}: true masks are {t[k].shape[::-1]} (WxH) but the "
-                             f"output's are {f[k].shape[::-1]}; segment at --scale 1 to score")
-    scores = track_scores((t[k] for k in common), (f[k] for k in common), threshold)
+    scores = _score_pairs(_frames(t, f, common), threshold)
     scores["frames_only_in_truth"] = len(set(t) - set(f))
     scores["frames_only_found"] = len(set(f) - set(t))
     return scores
+
+
+def _frames(t, f, common):
+    """The common frames' (true, found) labels, read one pair at a time, sizes checked."""
+    for k in common:
+        a, b = np.asarray(t[k](), np.int32), np.asarray(f[k](), np.int32)
+        if a.shape != b.shape:
+            raise ValueError(f"frame {k}: true masks are {a.shape[::-1]} (WxH) but the "
+                             f"output's are {b.shape[::-1]}; segment at --scale 1 to score")
+        yield a, b
