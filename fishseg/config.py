@@ -142,6 +142,10 @@ class DictionaryConfig:
 
     size: int = _f(2048, "K, number of dictionary entries after k-means (lookup cost ~ K)", min=1, max=65536)
     samples: int = _f(60000, "training patches whose codewords seed the dictionary", min=1)
+    value_scale: int = _f(1, "resolution of the dictionary's target patches, as a multiple of "
+                          "the processing resolution: 2 draws the maps at twice the "
+                          "processing width from truth cut at that resolution (edges placed "
+                          "closer; the network is the same)", min=1, max=4)
     kmeans_iters: int = _f(20, "k-means iterations", min=1, max=1000)
     chunk: int = _f(256, "query rows per chunk of the nearest-neighbour search (256: the "
                     "chunk x K distances stay in cache; memory ~ 4*chunk*K bytes)", min=1)

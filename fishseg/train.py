@@ -32,7 +32,7 @@ from fishseg.model.dictionary import build_dictionary, fit_pca
 from fishseg.model.fit import EVAL_BATCH, TrainingError, fit, plot_history
 from fishseg.model.head import fit_head, start_params
 from fishseg.model.network import get_params
-from fishseg.model.patches import batches, build_source, sample_centres
+from fishseg.model.patches import batches, build_source, sample_centres, value_patches
 from fishseg.targets import target_maps
 from fishseg.tune import tune_model
 
@@ -63,13 +63,13 @@ def _codewords_jit(graphdef, state, x):
     return nnx.merge(graphdef, state)(x)[:, 0, 0, :]
 
 
-def _codewords(model, inputs) -> np.ndarray:
+def codewords_of_patches(model, inputs) -> np.ndarray:
     """(N, 34, 34, 3) patches -> (N, D) codewords (eval mode)."""
     graphdef, state = nnx.split(model)
     return np.asarray(_codewords_jit(graphdef, state, inputs))
 
 
-def _val_scores(model: FishsegModel, images: list[np.ndarray], labels: list[np.ndarray],
+def val_scores(model: FishsegModel, images: list[np.ndarray], labels: list[np.ndarray],
                 edge_width: int) -> dict[str, float]:
     """Pixel fg IoU and edge F1 (maps thresholded at 0.5) on validation frames."""
     inter = union = tp = fp = fn = 0
@@ -156,6 +156,9 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
              and init_model.cfg.model.code_dim == cfg.model.code_dim)
     if reuse:
         pca = init_model.pca
+        if d.with_init in ("keep", "extend"):  # its values' resolution comes with them
+            d = dataclasses.replace(d, value_scale=init_model.cfg.dictionary.value_scale)
+            cfg = dataclasses.replace(cfg, dictionary=d)
     else:
         pca_patches = np.concatenate([np.asarray(tg) for _, tg in
                                       batches(source, pick, t.batch_size, key, t.augment)])
@@ -180,9 +183,13 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
                                 t.balance, rng, t.hard_share)[:d.samples]
         codes, patches = [], []
         for inp, tgt in batches(source, dict_c, EVAL_BATCH, key):
-            codes.append(_codewords(net, inp))
-            patches.append(np.asarray(tgt))
-        keys, values = build_dictionary(np.concatenate(codes), np.concatenate(patches), d.size,
+            codes.append(codewords_of_patches(net, inp))
+            if d.value_scale == 1:
+                patches.append(np.asarray(tgt).astype(np.uint8))
+        patches = (np.concatenate(patches) if d.value_scale == 1 else
+                   value_patches(labels, source.sizes, dict_c, d.value_scale,
+                                 cfg.targets.edge_width, cfg.targets.contact))
+        keys, values = build_dictionary(np.concatenate(codes), patches, d.size,
                                         d.kmeans_iters, t.seed, d.chunk)
         if reuse:  # extend
             keys = np.concatenate([init_model.keys, keys])
@@ -200,7 +207,7 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
                         "codes_and_dictionary": d.with_init if reuse else "rebuild"}
     model = FishsegModel(cfg, get_params(net), pca, keys, values, meta)
     val_images, val_labels = [images[i] for i in val_idx], [labels[i] for i in val_idx]
-    model.meta["val_scores"] = _val_scores(model, val_images, val_labels, cfg.targets.edge_width)
+    model.meta["val_scores"] = val_scores(model, val_images, val_labels, cfg.targets.edge_width)
     val_fish = int(sum(len(np.unique(lab[lab > 0])) for lab in val_labels))
     if t.tune_separation and (init_model is None or val_fish >= t.retune_min_fish):
         tune_model(model, val_images, val_labels, progress=progress)

@@ -7,6 +7,15 @@ Useful to trade lookup cost against map detail without retraining.
     .venv/bin/python scripts/rebuild_dictionary.py --size 4096 --samples 120000 \\
         --stills 200 --out runs/dict4096.fishseg [--contact]
 
+``--value-scale S`` cuts the values at S times the processing resolution (the maps are
+then drawn at that resolution; ``dictionary.value_scale``). With ``--keep-keys`` the
+keys stay as they are and only the values are re-cut (:func:`fishseg.revalue.revalue`):
+how the bundled models' values were made at twice the resolution (docs/accuracy.md)::
+
+    .venv/bin/python scripts/rebuild_dictionary.py --model fishseg/data/default.fishseg \
+        --keep-keys --value-scale 2 --samples 240000 --stills 480 \
+        --cache runs/stills480_101.npz --out fishseg/data/default.fishseg
+
 ``--contact`` gives the dictionary values a third channel, the contact map (boundaries
 between two fish, :func:`fishseg.targets.contact_map`): the model then separates fish on
 it (:meth:`FishsegModel.separation_maps`). Re-tune its separation afterwards
@@ -25,12 +34,15 @@ import jax
 import numpy as np
 
 from fishseg.config import load_config
+from fishseg.io.datasets import Sample
 from fishseg.model.bundle import FishsegModel, load_model
 from fishseg.model.dictionary import build_dictionary
 from fishseg.model.fit import EVAL_BATCH
-from fishseg.model.patches import batches, build_source, sample_centres
-from fishseg.synth import render_frames
-from fishseg.train import _codewords, split_frames
+from fishseg.model.network import get_params
+from fishseg.model.patches import batches, build_source, sample_centres, value_patches
+from fishseg.revalue import revalue
+from fishseg.synth.render import cached_stills
+from fishseg.train import codewords_of_patches, split_frames
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +50,11 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
-    ap.add_argument("--size", type=int, required=True, help="K, dictionary entries")
+    ap.add_argument("--size", type=int, help="K, dictionary entries (required without --keep-keys)")
+    ap.add_argument("--keep-keys", action="store_true",
+                    help="keep the keys; only re-cut the values (at --value-scale)")
+    ap.add_argument("--value-scale", type=int, default=None,
+                    help="values at this multiple of the processing resolution (default: the model's)")
     ap.add_argument("--samples", type=int, default=120_000, help="training patches to cluster")
     ap.add_argument("--iters", type=int, default=20, help="k-means iterations")
     ap.add_argument("--stills", type=int, default=200, help="synthetic training stills")
@@ -47,14 +63,28 @@ def main() -> None:
                     help="config the stills were rendered with (its synth section)")
     ap.add_argument("--contact", action="store_true",
                     help="add the contact map (boundaries between two fish) as a third channel")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="an .npz of the rendered stills (read if it holds the same stills, else written)")
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
+    if args.size is None and not args.keep_keys:
+        ap.error("give --size K, or --keep-keys")
 
     model = load_model(args.model)
     cfg, t = model.cfg, model.cfg.train
+    scale = args.value_scale or cfg.dictionary.value_scale
     t0 = time.perf_counter()
-    images, labels = render_frames(args.stills, args.seed, load_config(args.config).synth,
-                                   stills=True, workers=os.cpu_count() or 1)
+    images, labels = cached_stills(args.stills, args.seed, load_config(args.config).synth,
+                                   args.cache, os.cpu_count() or 1)
+    if args.keep_keys:
+        samples = [Sample(f"still_{i:04d}", im, lab, f"synth:{args.seed}:{i}")
+                   for i, (im, lab) in enumerate(zip(images, labels, strict=True))]
+        out = revalue(model, samples, scale, args.samples)
+        out.meta["revalued"].update(stills=args.stills, seed=args.seed)
+        out.save(args.out)
+        print(f"wrote {out.cfg.dictionary.value_scale}x values of {args.model or 'the default'} "
+              f"to {args.out} in {time.perf_counter() - t0:.0f} s; validation maps {out.meta['val_scores']}")
+        return
     source = build_source(list(images), list(labels), cfg.model.processing_width,
                           cfg.targets.edge_width, cfg.model.std_floor, hard=t.hard_share > 0,
                           contact=args.contact)
@@ -62,22 +92,21 @@ def main() -> None:
     rng = np.random.default_rng(t.seed + 2)
     centres = sample_centres(source, train_idx, max(1, -(-args.samples // len(train_idx))),
                              t.balance, rng, t.hard_share)[:args.samples]
-    codes, patches = [], []
-    for inp, tgt in batches(source, centres, EVAL_BATCH, jax.random.key(t.seed)):
-        codes.append(_codewords(model.net, inp))
-        patches.append(np.asarray(tgt))
+    codes = [codewords_of_patches(model.net, inp)
+             for inp, _ in batches(source, centres, EVAL_BATCH, jax.random.key(t.seed))]
+    patches = value_patches(list(labels), source.sizes, centres, scale, cfg.targets.edge_width,
+                            args.contact)
     print(f"{len(centres)} codewords in {time.perf_counter() - t0:.0f} s; k-means to {args.size} ...")
-    keys, values = build_dictionary(np.concatenate(codes), np.concatenate(patches), args.size,
+    keys, values = build_dictionary(np.concatenate(codes), patches, args.size,
                                     args.iters, t.seed, cfg.dictionary.chunk)
     new_cfg = dataclasses.replace(cfg, dictionary=dataclasses.replace(
-        cfg.dictionary, size=args.size, samples=args.samples, kmeans_iters=args.iters),
+        cfg.dictionary, size=args.size, samples=args.samples, kmeans_iters=args.iters,
+        value_scale=scale),
         targets=dataclasses.replace(cfg.targets, contact=args.contact))
     meta = {**model.meta, "dictionary_entries": int(len(keys)),
             "dictionary_rebuilt": {"from": model.checksum, "stills": args.stills,
                                    "seed": args.seed, "samples": int(len(centres)),
                                    "contact": bool(args.contact)}}
-    from fishseg.model.network import get_params
-
     out = FishsegModel(new_cfg, get_params(model.net), model.pca, keys, values, meta).save(args.out)
     print(f"wrote {out} (K = {len(keys)}) in {time.perf_counter() - t0:.0f} s")
 

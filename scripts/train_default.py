@@ -23,31 +23,12 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
 from fishseg.config import load_config, override
 from fishseg.io.datasets import Sample
-from fishseg.synth import render_frames
+from fishseg.synth.render import cached_stills
 from fishseg.train import train_on_samples
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _stills(args, cfg):
-    """The training stills, rendered or read from ``args.cache``."""
-    tag = f"{args.stills}:{args.seed}:{cfg.synth}"
-    if args.cache is not None and args.cache.exists():
-        with np.load(args.cache) as z:
-            if str(z["tag"]) == tag:
-                print(f"  stills read from {args.cache}")
-                return z["images"], z["labels"]
-    images, labels = render_frames(args.stills, args.seed, cfg.synth, stills=True,
-                                   workers=args.workers)
-    if args.cache is not None:
-        tmp = args.cache.with_name(args.cache.name + ".tmp.npz")
-        np.savez(tmp, images=images, labels=labels, tag=np.str_(tag))
-        os.replace(tmp, args.cache)
-    return images, labels
 
 
 def main() -> None:
@@ -70,7 +51,7 @@ def main() -> None:
     cfg = override(load_config(args.config), args.set)
     t0 = time.perf_counter()
     print(f"rendering {args.stills} stills ({cfg.synth.width}x{cfg.synth.height}, seed {args.seed})")
-    images, labels = _stills(args, cfg)
+    images, labels = cached_stills(args.stills, args.seed, cfg.synth, args.cache, args.workers)
     if args.render_only:
         print(f"rendered into {args.cache} in {time.perf_counter() - t0:.0f} s")
         return

@@ -76,8 +76,8 @@ class FishsegModel:
         cfg: the configuration it was trained with (``model`` settings are used here).
         params: network weights, ``{"conv1/kernel": array, ...}``.
         pca: ``{"mean", "components", "scale"}`` of the target codes.
-        keys: (K, D) dictionary keys. values: (K, C, 16, 16) dictionary values in [0, 1],
-            C = 2 (fg, edge) or 3 (fg, edge, contact)
+        keys: (K, D) dictionary keys. values: (K, C, T, T) dictionary values in [0, 1],
+            C = 2 (fg, edge) or 3 (fg, edge, contact), T = 16 * ``dictionary.value_scale``
             (kept at float16 precision, as stored in the file).
         meta: JSON-serialisable extra information (training summary).
     """
@@ -91,10 +91,11 @@ class FishsegModel:
         self.keys = np.asarray(keys, np.float32)
         self.values = np.asarray(values, np.float16).astype(np.float32)
         channels = 3 if cfg.targets.contact else 2
-        if (self.values.ndim != 4 or self.values.shape[1:] != (channels, 16, 16)
+        t = 16 * cfg.dictionary.value_scale
+        if (self.values.ndim != 4 or self.values.shape[1:] != (channels, t, t)
                 or self.keys.ndim != 2 or len(self.keys) != len(self.values)):
             raise ValueError(f"dictionary keys {self.keys.shape} and values {self.values.shape} "
-                             f"do not fit the configuration (K keys, K x {channels} x 16 x 16 "
+                             f"do not fit the configuration (K keys, K x {channels} x {t} x {t} "
                              f"values{' with the contact map' if cfg.targets.contact else ''})")
         self.meta = dict(meta or {})
         self._graphdef, self._state = nnx.split(self.net)

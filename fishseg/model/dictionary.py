@@ -10,6 +10,8 @@
   ``lax.map`` so memory is ``chunk x K`` floats whatever the frame size.
 - :func:`kmeans` / :func:`build_dictionary`: compress (codeword, target patch) pairs to
   K entries: keys are k-means centres, values the mean target patch of each cluster.
+- :func:`values_for_keys`: new values for fixed keys (the mean target patch of the
+  samples nearest each key), e.g. the same dictionary's values at a finer resolution.
 """
 
 from __future__ import annotations
@@ -127,22 +129,66 @@ def build_dictionary(codes: np.ndarray, patches: np.ndarray, size: int, iters: i
 
     Args:
         codes: (N, D) float32 network codewords of training patches.
-        patches: (N, C, 16, 16) target patches (fg, edge[, contact]) in [0, 1].
+        patches: (N, C, T, T) target patches (fg, edge[, contact]) in [0, 1] (T = 16, or
+            16s for values at s times the processing resolution; any real dtype).
         size: K, the number of entries; with N <= K every pair is kept as is.
         iters: k-means iterations. seed: random seed. chunk: lookup chunk.
 
     Returns:
-        ``(keys, values)``: (K', D) float32 and (K', C, 16, 16) float32, K' <= K
+        ``(keys, values)``: (K', D) float32 and (K', C, T, T) float32, K' <= K
         (clusters left empty are dropped).
     """
     codes = np.asarray(codes, np.float32)
-    patches = np.asarray(patches, np.float32)
     if len(codes) <= size:
-        return codes, patches
+        return codes, np.asarray(patches, np.float32)
     centres, assign = kmeans(codes, size, iters, seed, chunk)
-    counts = np.bincount(assign, minlength=size).astype(np.float32)
-    flat = jnp.asarray(patches.reshape(len(patches), -1))
-    sums = np.asarray(jax.ops.segment_sum(flat, jnp.asarray(assign), num_segments=size))
+    values, counts = cluster_means(patches, assign, size)
     keep = counts > 0
-    values = (sums[keep] / counts[keep, None]).astype(np.float32)
-    return centres[keep], values.reshape(-1, *patches.shape[1:])
+    return centres[keep], values[keep]
+
+
+#: Patches summed per chunk in :func:`cluster_means` (bounds its float32 copies).
+MEANS_CHUNK = 16384
+
+
+def cluster_means(patches: np.ndarray, assign: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean patch of each of ``k`` clusters, summed a chunk of patches at a time.
+
+    Args:
+        patches: (N, ...) patches (any real dtype, e.g. uint8 0/1 targets).
+        assign: (N,) int cluster of each patch, in [0, k).
+
+    Returns:
+        ``(means, counts)``: (k, ...) float32 (zero for an empty cluster) and (k,) int64.
+    """
+    patches = np.asarray(patches)
+    assign = np.asarray(assign)
+    sums = jnp.zeros((k, int(np.prod(patches.shape[1:]))), jnp.float32)
+    for i in range(0, len(patches), MEANS_CHUNK):
+        flat = jnp.asarray(patches[i:i + MEANS_CHUNK].reshape(-1, sums.shape[1]), jnp.float32)
+        sums = sums + jax.ops.segment_sum(flat, jnp.asarray(assign[i:i + MEANS_CHUNK]),
+                                          num_segments=k)
+    counts = np.bincount(assign, minlength=k)
+    means = np.asarray(sums) / np.maximum(counts, 1)[:, None]
+    return means.astype(np.float32).reshape(k, *patches.shape[1:]), counts
+
+
+def values_for_keys(codes: np.ndarray, patches: np.ndarray, keys: np.ndarray,
+                    fallback: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Values of a dictionary whose keys stay fixed: each key's value becomes the mean
+    target patch of the samples whose codeword is nearest to it.
+
+    Args:
+        codes: (N, D) float32 codewords of training patches.
+        patches: (N, C, T, T) their target patches (e.g. uint8, at any resolution).
+        keys: (K, D) float32 the dictionary's keys.
+        fallback: (K, C, T, T) values kept for a key no sample is nearest to.
+        chunk: lookup chunk.
+
+    Returns:
+        ``(values, counts)``: (K, C, T, T) float32 and (K,) int64 samples per key.
+    """
+    assign = np.asarray(lookup(jnp.asarray(codes, jnp.float32), jnp.asarray(keys, jnp.float32), chunk))
+    means, counts = cluster_means(patches, assign, len(keys))
+    values = np.where((counts > 0)[:, None, None, None], means, np.asarray(fallback, np.float32))
+    return values.astype(np.float32), counts

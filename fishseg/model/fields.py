@@ -12,6 +12,10 @@ Pure, jit-able array functions over batches of frames:
   grid of patches, computed as 16 block-shifted adds (the same sum without the zero
   multiply-adds of a dense ``conv_transpose`` kernel); :func:`overlap_add_conv` is the
   literal ``lax.conv_transpose`` form, used as a test reference.
+- Dictionary values may hold their target patches at ``s`` times the processing
+  resolution (``dictionary.value_scale``: 16s x 16s patches, placed at stride 4s): the
+  network still sees the frame at the processing width, but the maps it selects are
+  drawn at ``s`` times that resolution, from truth cut at that resolution.
 - :func:`dense_maps`: the whole chain for one network state.
 """
 
@@ -103,17 +107,17 @@ def pad_frames(x: jax.Array) -> jax.Array:
 
 
 def overlap_add(patches: jax.Array) -> jax.Array:
-    """Overlap-add a grid of 16x16 patches placed at stride 4.
+    """Overlap-add a grid of 16s x 16s patches placed at stride 4s.
 
     Args:
-        patches: (B, gh, gw, C, 16, 16) float32; patch (i, j) covers output rows
-            4i..4i+15 and columns 4j..4j+15.
+        patches: (B, gh, gw, C, T, T) float32, T = 16s (s = 1: 16x16 patches); patch
+            (i, j) covers output rows 4si..4si+T-1 and columns 4sj..4sj+T-1.
 
     Returns:
-        (B, C, 4*gh + 12, 4*gw + 12) float32, the sum of all patches at their places.
+        (B, C, 4s*gh + 12s, 4s*gw + 12s) float32, the sum of all patches at their places.
     """
     b, gh, gw, c, t, _ = patches.shape
-    s, k = STRIDE, TARGET_PATCH // STRIDE
+    s, k = _stride(t), TARGET_PATCH // STRIDE
     # (B, gh, gw, C, u, a, v, b'): block (u, v) of 4x4 pixels (a, b') inside each patch.
     blocks = patches.reshape(b, gh, gw, c, k, s, k, s)
     acc = jnp.zeros((b, gh + k - 1, gw + k - 1, c, s, s), patches.dtype)
@@ -128,16 +132,23 @@ def overlap_add_conv(patches: jax.Array) -> jax.Array:
     """:func:`overlap_add` as a literal transposed convolution (test reference; slow).
 
     The input channel (c, y, x) of each grid cell feeds output channel c at offset
-    (y, x): a stride-4 ``conv_transpose`` with a one-hot 16x16 kernel.
+    (y, x): a stride-4s ``conv_transpose`` with a one-hot T x T kernel (T = 16s).
     """
     b, gh, gw, c, t, _ = patches.shape
     x = patches.reshape(b, gh, gw, c * t * t)
     eye = jnp.eye(c * t * t, dtype=patches.dtype).reshape(c * t * t, c, t, t)
     kernel = eye.transpose(2, 3, 0, 1)[::-1, ::-1]           # (t, t, in, out), flipped
-    y = jax.lax.conv_transpose(x, kernel, (STRIDE, STRIDE), [(t - 1, t - 1)] * 2,
+    y = jax.lax.conv_transpose(x, kernel, (_stride(t),) * 2, [(t - 1, t - 1)] * 2,
                                dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                precision=jax.lax.Precision.HIGHEST)  # no TF32 on GPUs
     return y.transpose(0, 3, 1, 2)
+
+
+def _stride(t: int) -> int:
+    """Grid stride at the resolution of T x T value patches (T = 16s: stride 4s)."""
+    if t % TARGET_PATCH or t < TARGET_PATCH:
+        raise ValueError(f"target patches must be 16s x 16s for a whole s >= 1, got {t} x {t}")
+    return STRIDE * (t // TARGET_PATCH)
 
 
 def _coverage_1d(n: int) -> np.ndarray:
@@ -149,10 +160,12 @@ def _coverage_1d(n: int) -> np.ndarray:
     return cov[start:start + n]
 
 
-def coverage(h: int, w: int) -> np.ndarray:
-    """(h, w) float32: how many target patches cover each pixel of the padded grid
-    (16 everywhere with :func:`frame_padding`; computed, not assumed)."""
-    return np.outer(_coverage_1d(h), _coverage_1d(w))
+def coverage(h: int, w: int, scale: int = 1) -> np.ndarray:
+    """(h*scale, w*scale) float32: how many target patches cover each pixel of an h x w
+    frame's padded grid, at ``scale`` times its resolution (16 everywhere with
+    :func:`frame_padding`; computed, not assumed)."""
+    c = np.outer(_coverage_1d(h), _coverage_1d(w))
+    return np.repeat(np.repeat(c, scale, axis=0), scale, axis=1) if scale > 1 else c
 
 
 def maps_from_indices(idx: jax.Array, values: jax.Array, h: int, w: int) -> jax.Array:
@@ -160,25 +173,28 @@ def maps_from_indices(idx: jax.Array, values: jax.Array, h: int, w: int) -> jax.
 
     Args:
         idx: (B, gh, gw) int32 dictionary indices on the grid of the padded frame.
-        values: (K, 2, 16, 16) float32 dictionary values (fg, edge).
-        h, w: frame size before padding.
+        values: (K, C, T, T) float32 dictionary values (fg, edge[, contact]); T = 16s
+            for values at s times the processing resolution.
+        h, w: frame size (at the processing width) before padding.
 
     Returns:
-        (B, 2, h, w) float32 maps: patch sums divided by coverage.
+        (B, C, s*h, s*w) float32 maps: patch sums divided by coverage.
     """
     # overlap_add(values[idx]) with the gather folded into the 16 block adds: each
     # 4x4 block (u, v) of the selected patches is gathered straight into its shifted
     # place, so XLA fuses gathers, pads and adds and never writes the (B, gh, gw, 2,
     # 16, 16) patch grid (4x faster on CPU; equal to overlap_add, see the tests).
     b, gh, gw = idx.shape
-    s, k = STRIDE, TARGET_PATCH // STRIDE
+    s, k = _stride(values.shape[-1]), TARGET_PATCH // STRIDE
+    scale = s // STRIDE
     c = values.shape[1]
     vb = values.reshape(-1, c, k, s, k, s).transpose(2, 4, 0, 1, 3, 5)   # (u, v, K, C, a, b)
     acc = sum(jnp.pad(vb[u, v][idx], ((0, 0), (u, k - 1 - u), (v, k - 1 - v), (0, 0), (0, 0), (0, 0)))
               for u in range(k) for v in range(k))
     summed = acc.transpose(0, 3, 1, 4, 2, 5).reshape(b, c, (gh + k - 1) * s, (gw + k - 1) * s)
-    y0, x0 = PAD_BEFORE - TARGET_OFFSET, PAD_BEFORE - TARGET_OFFSET
-    return summed[:, :, y0:y0 + h, x0:x0 + w] / jnp.asarray(coverage(h, w))
+    y0 = x0 = (PAD_BEFORE - TARGET_OFFSET) * scale
+    return (summed[:, :, y0:y0 + h * scale, x0:x0 + w * scale]
+            / jnp.asarray(coverage(h, w, scale)))
 
 
 def dense_codewords(net, x: jax.Array) -> jax.Array:
@@ -193,7 +209,8 @@ def dense_maps(net, keys: jax.Array, values: jax.Array, frames: jax.Array, *,
 
     Args:
         net: the :class:`~fishseg.model.network.FieldNet` (eval mode).
-        keys: (K, D) float32 dictionary keys. values: (K, C, 16, 16) float32.
+        keys: (K, D) float32 dictionary keys. values: (K, C, T, T) float32, T = 16s
+            (values at s times the processing resolution).
         frames: (B, H, W, 3) or (B, H, W) uint8.
         width: processing width. chunk: query rows per lookup chunk.
         tta: also run on the horizontally flipped frames and average.

@@ -169,6 +169,46 @@ def sample_centres(source: PatchSource, frames: np.ndarray, per_frame: int,
     return np.concatenate(out).astype(np.int32)
 
 
+def value_patches(labels: list[np.ndarray], sizes: np.ndarray, centres: np.ndarray,
+                  scale: int, edge_width: int, contact: bool = False) -> np.ndarray:
+    """Target patches of centres at ``scale`` times the processing resolution.
+
+    The dictionary's values (``dictionary.value_scale``): the truth is resized (nearest)
+    to ``scale`` times the processing size and its target maps made there, with the
+    edge band ``scale`` times as wide, so a value patch covers the same part of the frame
+    as the 16x16 target patch of the same centre, at finer resolution. At ``scale`` 1
+    these are exactly the :class:`PatchSource` target patches.
+
+    Args:
+        labels: per frame, (H, W) int instance labels at the frame's own size.
+        sizes: (F, 2) int (h, w) processing sizes (:attr:`PatchSource.sizes`).
+        centres: (N, 3) int ``(frame, y, x)`` at the processing scale.
+        scale: resolution multiple s (>= 1). edge_width: edge half-thickness at the
+            processing scale. contact: add the contact channel.
+
+    Returns:
+        (N, C, 16s, 16s) uint8 0/1 patches (fg, edge[, contact]), in ``centres`` order.
+    """
+    t = TARGET_PATCH * scale
+    pad = HALF * scale
+    out = np.zeros((len(centres), 3 if contact else 2, t, t), np.uint8)
+    offs = np.arange(t)
+    for f in np.unique(centres[:, 0]):
+        rows = np.flatnonzero(centres[:, 0] == f)
+        h, w = (int(v) * scale for v in sizes[f])
+        lab = np.asarray(labels[f])
+        if lab.shape != (h, w):
+            lab = cv2.resize(lab.astype(np.int32).astype(np.float32), (w, h),
+                             interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        tg = np.pad(target_stack(lab.astype(np.int32), edge_width * scale, contact),
+                    ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        ys = scale * (centres[rows, 1] + TARGET_OFFSET)
+        xs = scale * (centres[rows, 2] + TARGET_OFFSET)
+        cut = tg[(ys[:, None] + offs)[:, :, None], (xs[:, None] + offs)[:, None, :]]
+        out[rows] = cut.transpose(0, 3, 1, 2)
+    return out
+
+
 def _cut(frames: jax.Array, targets: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
     f, y, x = c[0], c[1], c[2]
     inp = jax.lax.dynamic_slice(frames, (f, y, x, 0), (1, INPUT_PATCH, INPUT_PATCH, 3))[0]

@@ -167,3 +167,31 @@ def render_frames(n: int, seed: int, cfg=None, stills: bool = False, workers: in
     with tempfile.TemporaryDirectory(prefix="fishseg-synth-") as tmp:
         images = roundtrip_h264(raw, Path(tmp) / "video.mp4", cfg.fps, cfg.crf, intra=stills)
     return images, labels
+
+
+def cached_stills(n: int, seed: int, cfg=None, cache: str | Path | None = None,
+                  workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`render_frames` stills, read from (or written to) an ``.npz`` cache.
+
+    The cache holds a tag of ``n``, ``seed`` and ``cfg``: a file rendered with other
+    settings is rendered again and replaced (atomically), never silently reused.
+    Several trainings of ``scripts/`` share one rendering this way.
+
+    Returns:
+        (images, labels): (n, H, W, 3) uint8 and (n, H, W) int32, as :func:`render_frames`.
+    """
+    from fishseg.config import SynthConfig
+
+    cfg = cfg or SynthConfig()
+    tag = f"{n}:{seed}:{cfg}"
+    cache = Path(cache) if cache is not None else None
+    if cache is not None and cache.exists():
+        with np.load(cache) as z:
+            if str(z["tag"]) == tag:
+                return z["images"], z["labels"]
+    images, labels = render_frames(n, seed, cfg, stills=True, workers=workers)
+    if cache is not None:
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, images=images, labels=labels, tag=np.str_(tag))
+        tmp.replace(cache)
+    return images, labels
