@@ -152,7 +152,8 @@ class DictionaryConfig:
     with_init: str = _f("keep", "with train.init, when the target maps and code_dim are the "
                         "init model's: 'keep' its target codes (PCA) and dictionary, so only "
                         "the network adapts; 'extend' the dictionary with entries from the "
-                        "new frames; 'rebuild' codes and dictionary from the new frames alone",
+                        "new frames ('keep' and 'extend' keep its value_scale too); 'rebuild' codes "
+                        "and dictionary from the new frames alone",
                         choices=("keep", "extend", "rebuild"))
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_train import TINY, toy_samples
 
 from fishseg.config import from_dict
 from fishseg.model.bundle import FishsegModel
@@ -14,7 +15,6 @@ from fishseg.model.fields import frame_padding, maps_from_indices, overlap_add, 
 from fishseg.model.patches import build_source, make_batch, sample_centres, value_patches
 from fishseg.revalue import rescale_values, revalue
 from fishseg.train import train_on_samples
-from tests.test_train import TINY, toy_samples
 
 
 def naive_overlap_add(p, s):
@@ -138,8 +138,9 @@ def test_rescale_values():
 
 def test_bundle_refuses_values_of_another_resolution():
     cfg = from_dict({**TINY, "dictionary": {**TINY["dictionary"], "value_scale": 2}})
-    from fishseg.model.network import FieldNet, get_params
     from flax import nnx
+
+    from fishseg.model.network import FieldNet, get_params
     params = get_params(FieldNet(cfg.model, rngs=nnx.Rngs(0)))
     pca = {"mean": np.zeros(512, np.float32), "components": np.zeros((4, 512), np.float32),
            "scale": np.float32(1)}
@@ -185,3 +186,23 @@ def test_revalue_keeps_the_network_and_keys(tiny, tmp_path):
     fg_old, _ = tiny.predict_maps(image)
     iou = lambda a: np.sum(a & truth) / np.sum(a | truth)  # noqa: E731
     assert iou(np.asarray(fg[0]) > 0.5) > iou(np.asarray(fg_old[0]) > 0.5) - 0.1
+
+
+def test_finetuning_keeps_or_rebuilds_at_the_right_resolution(tiny, tmp_path):
+    """'keep' and 'extend' take the init model's values, so its value_scale; 'rebuild'
+    cuts new values at the configuration's."""
+    init = revalue(tiny, toy_samples(4), 2, 400, progress=False).save(tmp_path / "r.fishseg")
+    base = FishsegModel.load(init)
+    out = {}
+    for mode in ("keep", "extend", "rebuild"):
+        cfg = from_dict({**TINY, "dictionary": {**TINY["dictionary"], "with_init": mode},
+                         "train": {**TINY["train"], "init": str(init), "steps": 5,
+                                   "head_pool": 2000, "tune_separation": False}})
+        out[mode] = FishsegModel.load(train_on_samples(toy_samples(3, seed=8), cfg,
+                                                       tmp_path / f"{mode}.fishseg", progress=False))
+    assert out["keep"].cfg.dictionary.value_scale == 2
+    np.testing.assert_array_equal(out["keep"].values, base.values)
+    assert out["extend"].cfg.dictionary.value_scale == 2
+    assert out["extend"].values.shape[1:] == (2, 32, 32) and len(out["extend"].keys) > len(base.keys)
+    assert out["rebuild"].cfg.dictionary.value_scale == 1
+    assert out["rebuild"].values.shape[1:] == (2, 16, 16)
