@@ -242,3 +242,29 @@ def test_checksum_counts_settings_that_differ_from_the_defaults(monkeypatch):
     assert _non_default({"a": {"x": 1, "y": 2}, "b": 3, "c": [1]},
                         {"a": {"x": 1, "y": 5}, "b": 3, "c": [1]}) == {"a": {"y": 2}}
     assert _non_default({"a": {"x": 1}, "n": 4}, {"a": {"x": 1}}) == {"n": 4}
+
+
+def test_set_model_settings_script(saved, tmp_path):
+    """scripts/set_model_settings.py rewrites separation settings, records the change,
+    keeps weights and dictionary, and refuses settings that belong to the network."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "set_model_settings.py"
+    out = tmp_path / "set.fishseg"
+    r = subprocess.run([sys.executable, str(script), str(saved), "--set", "separate.core_edge=0.45",
+                        "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a, b = FishsegModel.load(saved), FishsegModel.load(out)
+    assert b.cfg.separate.core_edge == 0.45 and a.cfg.separate.core_edge != 0.45
+    assert b.meta["settings_changed"][-1] == {"separate.core_edge": {"from": a.cfg.separate.core_edge,
+                                                                     "to": 0.45}}
+    for k, v in a.arrays().items():
+        np.testing.assert_array_equal(b.arrays()[k], v, err_msg=k)
+    r = subprocess.run([sys.executable, str(script), str(saved), "--set", "model.features=[8,8,8]",
+                        "--out", str(tmp_path / "bad.fishseg")], capture_output=True, text=True)
+    assert r.returncode != 0 and "model.features" in r.stderr and not (tmp_path / "bad.fishseg").exists()
+    r = subprocess.run([sys.executable, str(script), str(saved), "--set", "separate.nope=1",
+                        "--out", str(tmp_path / "bad.fishseg")], capture_output=True, text=True)
+    assert r.returncode != 0 and "nope" in r.stderr
