@@ -10,11 +10,18 @@ Useful to trade lookup cost against map detail without retraining.
 ``--value-scale S`` cuts the values at S times the processing resolution (the maps are
 then drawn at that resolution; ``dictionary.value_scale``). With ``--keep-keys`` the
 keys stay as they are and only the values are re-cut (:func:`fishseg.revalue.revalue`):
-how the bundled models' values were made at twice the resolution (docs/accuracy.md)::
+for a model trained on your own frames give the same ``--data`` as to ``fishseg train``
+(same order: the training / validation split is the model's)::
 
-    .venv/bin/python scripts/rebuild_dictionary.py --model fishseg/data/default.fishseg \
-        --keep-keys --value-scale 2 --samples 240000 --stills 480 \
-        --cache runs/stills480_101.npz --out fishseg/data/default.fishseg
+    .venv/bin/python scripts/rebuild_dictionary.py --model mine.fishseg --data DIR \\
+        --keep-keys --value-scale 2 --out mine-2x.fishseg
+
+and for the bundled default, from its 480 training stills (docs/accuracy.md, "Dictionary
+values at twice the resolution")::
+
+    .venv/bin/python scripts/rebuild_dictionary.py --model fishseg/data/default.fishseg \\
+        --keep-keys --value-scale 2 --samples 240000 --stills 480 \\
+        --cache runs/stills480_101.npz --out runs/default2x.fishseg
 
 ``--contact`` gives the dictionary values a third channel, the contact map (boundaries
 between two fish, :func:`fishseg.targets.contact_map`): the model then separates fish on
@@ -34,7 +41,7 @@ import jax
 import numpy as np
 
 from fishseg.config import load_config
-from fishseg.io.datasets import Sample
+from fishseg.io.datasets import Sample, load_datasets
 from fishseg.model.bundle import FishsegModel, load_model
 from fishseg.model.dictionary import build_dictionary
 from fishseg.model.fit import EVAL_BATCH
@@ -57,6 +64,9 @@ def main() -> None:
                     help="values at this multiple of the processing resolution (default: the model's)")
     ap.add_argument("--samples", type=int, default=120_000, help="training patches to cluster")
     ap.add_argument("--iters", type=int, default=20, help="k-means iterations")
+    ap.add_argument("--data", action="append", default=[], metavar="DIR",
+                    help="the model's training data (folders or COCO, as for fishseg train; "
+                         "repeatable, in the same order): instead of synthetic stills")
     ap.add_argument("--stills", type=int, default=200, help="synthetic training stills")
     ap.add_argument("--seed", type=int, default=101, help="seed of the training stills")
     ap.add_argument("--config", default=str(REPO / "configs" / "default.yaml"),
@@ -74,13 +84,18 @@ def main() -> None:
     cfg, t = model.cfg, model.cfg.train
     scale = args.value_scale or cfg.dictionary.value_scale
     t0 = time.perf_counter()
-    images, labels = cached_stills(args.stills, args.seed, load_config(args.config).synth,
-                                   args.cache, os.cpu_count() or 1)
-    if args.keep_keys:
+    if args.data:
+        samples = load_datasets(args.data)
+        images, labels = [s.image for s in samples], [s.labels for s in samples]
+    else:
+        images, labels = cached_stills(args.stills, args.seed, load_config(args.config).synth,
+                                       args.cache, os.cpu_count() or 1)
         samples = [Sample(f"still_{i:04d}", im, lab, f"synth:{args.seed}:{i}")
                    for i, (im, lab) in enumerate(zip(images, labels, strict=True))]
+    if args.keep_keys:
         out = revalue(model, samples, scale, args.samples)
-        out.meta["revalued"].update(stills=args.stills, seed=args.seed)
+        out.meta["revalued"].update({"data": args.data} if args.data else
+                                    {"stills": args.stills, "seed": args.seed})
         out.save(args.out)
         print(f"wrote {out.cfg.dictionary.value_scale}x values of {args.model or 'the default'} "
               f"to {args.out} in {time.perf_counter() - t0:.0f} s; validation maps {out.meta['val_scores']}")
@@ -104,8 +119,10 @@ def main() -> None:
         value_scale=scale),
         targets=dataclasses.replace(cfg.targets, contact=args.contact))
     meta = {**model.meta, "dictionary_entries": int(len(keys)),
-            "dictionary_rebuilt": {"from": model.checksum, "stills": args.stills,
-                                   "seed": args.seed, "samples": int(len(centres)),
+            "dictionary_rebuilt": {"from": model.checksum,
+                                   **({"data": args.data} if args.data else
+                                      {"stills": args.stills, "seed": args.seed}),
+                                   "samples": int(len(centres)),
                                    "contact": bool(args.contact)}}
     out = FishsegModel(new_cfg, get_params(model.net), model.pca, keys, values, meta).save(args.out)
     print(f"wrote {out} (K = {len(keys)}) in {time.perf_counter() - t0:.0f} s")

@@ -206,3 +206,29 @@ def test_finetuning_keeps_or_rebuilds_at_the_right_resolution(tiny, tmp_path):
     assert out["extend"].values.shape[1:] == (2, 32, 32) and len(out["extend"].keys) > len(base.keys)
     assert out["rebuild"].cfg.dictionary.value_scale == 1
     assert out["rebuild"].values.shape[1:] == (2, 16, 16)
+
+
+def test_rebuild_dictionary_script_recuts_a_users_model(tiny, tmp_path):
+    """scripts/rebuild_dictionary.py --data DIR --keep-keys --value-scale 2: the model's
+    own training frames from a dataset folder, keys and network kept."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fishseg.io.images import write_image, write_labels
+
+    data = tmp_path / "data"
+    for s in toy_samples(4):
+        write_image(data / "images" / f"{s.name}.png", s.image)
+        write_labels(data / "masks" / f"{s.name}.png", s.labels)
+    src = tiny.save(tmp_path / "tiny.fishseg")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "rebuild_dictionary.py"
+    r = subprocess.run([sys.executable, str(script), "--model", str(src), "--data", str(data),
+                        "--keep-keys", "--value-scale", "2", "--samples", "300",
+                        "--out", str(tmp_path / "out.fishseg")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = FishsegModel.load(tmp_path / "out.fishseg")
+    assert out.cfg.dictionary.value_scale == 2 and out.values.shape[1:] == (2, 32, 32)
+    np.testing.assert_array_equal(out.keys, tiny.keys)
+    assert out.meta["revalued"]["data"] == [str(data)]
+    assert out.meta["revalued"]["training_frames"] == 3  # 4 frames, 1 held out
