@@ -44,11 +44,14 @@ class CountedTracks:
     Args:
         tracker: the :class:`fishseg.tracking.Tracker` whose labels are pushed (its
             configuration gives ``min_frames`` and ``max_gap``).
-        on_left_out: called as ``on_left_out(frame, left_out)`` on each released frame
-            that carries something (``frame`` not None), with ``left_out`` (H, W) uint8:
-            0 where nothing was left out, :data:`SHORT` / :data:`OFF_BELT` on the pixels
-            of tracks that are not counted; its return value is carried on instead of
-            ``frame`` (the pipeline marks them on the overlay's image for review).
+        on_left_out: called as ``on_left_out(frame, left_out, track_ids)`` on each
+            released frame that carries something (``frame`` not None), with
+            ``left_out`` (H, W) uint8: 0 where nothing was left out, :data:`SHORT` /
+            :data:`OFF_BELT` on the pixels of tracks that are not counted, and
+            ``track_ids`` (H, W) int32 the frame's tracker labels (to tell touching
+            left-out tracks apart); its return value is carried on instead of ``frame``
+            (the pipeline marks them on the overlay's image for review,
+            :func:`fishseg.io.export.mark_left_out`).
 
     Attributes:
         delay: updates a frame is held back.
@@ -56,7 +59,7 @@ class CountedTracks:
     """
 
     def __init__(self, tracker: Tracker,
-                 on_left_out: Callable[[Any, np.ndarray], Any] | None = None):
+                 on_left_out: Callable[[Any, np.ndarray, np.ndarray], Any] | None = None):
         self.tracker = tracker
         self.on_left_out = on_left_out
         self.delay = tracker.decision_delay
@@ -103,7 +106,7 @@ class CountedTracks:
                 self._lut[tid] = self.output_id[tid]
         out = self._lut[lab]
         if self.on_left_out is not None and frame is not None:
-            frame = self.on_left_out(frame, self.left_out(lab, present))
+            frame = self.on_left_out(frame, self.left_out(lab, present), lab)
         return index, out, frame
 
     def left_out(self, lab: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:

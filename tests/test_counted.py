@@ -107,8 +107,9 @@ def test_left_out_detections_are_handed_to_the_overlay_with_their_kind():
         frames.append(_frame(boxes))
     seen = {}
 
-    def mark(frame, left_out):
+    def mark(frame, left_out, track_ids):
         seen[frame] = left_out
+        assert track_ids.shape == left_out.shape and (track_ids[left_out > 0] > 0).all()
         return frame + "+marked"
 
     tracker = Tracker(TrackConfig(min_frames=3, max_gap=2))
@@ -129,7 +130,7 @@ def test_a_track_off_the_belt_is_marked_as_such():
     # fish A rides a belt moving 3 px per frame; a glove stays where it is
     frames = [_frame([(5, 2 + 3 * i), (25, 40)]) for i in range(12)]
     tracker = Tracker(TrackConfig(min_frames=3, max_gap=2))
-    release = CountedTracks(tracker, on_left_out=lambda f, m: m)
+    release = CountedTracks(tracker, on_left_out=lambda f, m, ids: m)
     out = [o for i, lab in enumerate(frames) for o in release.push(i, tracker.update(lab, i), i)]
     out += release.flush()
     glove = _frame([(25, 40)]) > 0

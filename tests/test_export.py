@@ -167,6 +167,22 @@ def test_left_out_detections_are_outlined_not_filled():
     assert mark_left_out(frame, np.zeros((H, W), np.uint8)) is frame
 
 
+def test_touching_left_out_tracks_get_one_outline_each():
+    """Two short tracks side by side (ids 3 and 7): with the tracker labels each is
+    outlined on its own, so the line between them is drawn; without, one outline."""
+    left = np.zeros((H, W), np.uint8)
+    left[10:30, 10:60] = 1
+    ids = np.zeros((H, W), np.int32)
+    ids[10:30, 10:35], ids[10:30, 35:60] = 3, 7
+    ids[40:50, 70:80] = 5                                    # a counted fish: not outlined
+    frame = np.full((H, W, 3), 50, np.uint8)
+    grey = np.asarray(LEFT_OUT_COLOURS[1])
+    between = lambda img: (img[14:26, 34:36] == grey).all(axis=-1).any(axis=1)  # noqa: E731
+    assert between(mark_left_out(frame, left, ids)).all()
+    assert not between(mark_left_out(frame, left)).any()
+    assert (mark_left_out(frame, left, ids)[38:52, 68:82] == 50).all()
+
+
 def test_bbox_rle_equals_pycocotools_encode():
     rng = np.random.default_rng(3)
     for _ in range(100):

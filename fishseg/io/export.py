@@ -115,7 +115,8 @@ def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float,
     cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
-def mark_left_out(frame: np.ndarray, left_out: np.ndarray) -> np.ndarray:
+def mark_left_out(frame: np.ndarray, left_out: np.ndarray,
+                  track_ids: np.ndarray | None = None) -> np.ndarray:
     """Outline the detections that were not counted, for review of the overlay.
 
     Args:
@@ -123,6 +124,9 @@ def mark_left_out(frame: np.ndarray, left_out: np.ndarray) -> np.ndarray:
         left_out: (H, W) uint8 from :meth:`fishseg.counted.CountedTracks.left_out`:
             0 nothing, 1 a track seen in fewer than ``track.min_frames`` frames (grey
             outline), 2 a track that did not ride the belt (orange outline, "off belt").
+        track_ids: (H, W) int tracker labels of the frame: each left-out track is then
+            outlined on its own (two touching ones of one kind are two outlines);
+            without it, each connected area of one kind is one outline.
 
     Returns:
         (H, W, 3) uint8 RGB, a new array (``frame`` itself when nothing was left out).
@@ -134,14 +138,24 @@ def mark_left_out(frame: np.ndarray, left_out: np.ndarray) -> np.ndarray:
     scale = max(0.3, out.shape[0] / 900)  # as the ids of draw_overlay
     thick = max(1, int(round(scale)))
     for kind, colour in LEFT_OUT_COLOURS.items():
-        contours, _ = cv2.findContours((left_out == kind).astype(np.uint8), cv2.RETR_EXTERNAL,
-                                       cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, colour, thick, cv2.LINE_8)
-        if kind == 2:
-            for c in contours:
-                x, y, w, h = cv2.boundingRect(c)
-                org = (x + w // 2 - int(40 * scale), y + h // 2)  # ~centred (Hershey)
-                _text(out, "off belt", org, scale, colour)
+        mask = left_out == kind
+        if not mask.any():
+            continue
+        if track_ids is None:
+            regions = [(mask, (0, 0))]
+        else:
+            ids = np.where(mask, np.asarray(track_ids), 0)
+            regions = [(ids[sl] == i + 1, (sl[1].start, sl[0].start))
+                       for i, sl in enumerate(ndimage.find_objects(ids)) if sl is not None]
+        for region, offset in regions:
+            contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                           cv2.CHAIN_APPROX_SIMPLE, offset=offset)
+            cv2.drawContours(out, contours, -1, colour, thick, cv2.LINE_8)
+            if kind == 2:
+                for c in contours:
+                    x, y, w, h = cv2.boundingRect(c)
+                    org = (x + w // 2 - int(40 * scale), y + h // 2)  # ~centred (Hershey)
+                    _text(out, "off belt", org, scale, colour)
     return out
 
 
