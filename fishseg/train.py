@@ -70,7 +70,7 @@ def codewords_of_patches(model, inputs) -> np.ndarray:
 
 
 def val_scores(model: FishsegModel, images: list[np.ndarray], labels: list[np.ndarray],
-                edge_width: int) -> dict[str, float]:
+               edge_width: int) -> dict[str, float]:
     """Pixel fg IoU and edge F1 (maps thresholded at 0.5) on validation frames."""
     inter = union = tp = fp = fn = 0
     for img, lab in zip(images, labels, strict=True):

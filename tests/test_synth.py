@@ -208,3 +208,25 @@ def test_parallel_stills_from_a_program_on_stdin():
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().endswith("True")
+
+
+def test_cached_stills_are_read_back_and_replaced_when_settings_differ(tmp_path, monkeypatch):
+    from fishseg.synth import render as render_mod
+
+    cfg = SynthConfig(width=160, height=96)
+    cache = tmp_path / "stills.npz"
+    images, labels = render_mod.cached_stills(2, 3, cfg, cache)
+    assert cache.is_file() and images.shape == (2, 96, 160, 3) and labels.shape == (2, 96, 160)
+    calls = []
+    real = render_mod.render_frames
+    monkeypatch.setattr(render_mod, "render_frames",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    again = render_mod.cached_stills(2, 3, cfg, cache)             # read, not rendered
+    assert not calls
+    np.testing.assert_array_equal(again[0], images)
+    np.testing.assert_array_equal(again[1], labels)
+    other = render_mod.cached_stills(2, 4, cfg, cache)             # another seed: rendered
+    assert len(calls) == 1 and not np.array_equal(other[0], images)
+    with np.load(cache) as z:
+        assert str(z["tag"]).startswith("2:4:")
+    assert not list(tmp_path.glob("*.tmp*"))
