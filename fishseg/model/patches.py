@@ -86,6 +86,15 @@ def hard_pixels(x: np.ndarray, lab: np.ndarray, cls: np.ndarray) -> tuple[np.nda
     return belt.astype(np.int64), np.flatnonzero(contact.ravel()).astype(np.int64)
 
 
+def labels_at(labels: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(H, W) instance labels as (h, w) int32, resized by nearest neighbour if needed."""
+    labels = np.asarray(labels)
+    if labels.shape != (h, w):
+        labels = cv2.resize(labels.astype(np.int32).astype(np.float32), (w, h),
+                            interpolation=cv2.INTER_NEAREST)
+    return labels.astype(np.int32)
+
+
 def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
                  edge_width: int, std_floor: float = STD_FLOOR, hard: bool = True,
                  contact: bool = False) -> PatchSource:
@@ -106,11 +115,8 @@ def build_source(images: list[np.ndarray], labels: list[np.ndarray], width: int,
     for img, lab in zip(images, labels, strict=True):
         h, w = processing_size(img.shape[0], img.shape[1], width)
         x = np.asarray(prepare(img[None], width, std_floor)[0], np.float32)
-        lab = np.asarray(lab)
-        if lab.shape != (h, w):
-            lab = cv2.resize(lab.astype(np.int32).astype(np.float32), (w, h),
-                             interpolation=cv2.INTER_NEAREST).astype(np.int32)
-        t = target_stack(lab.astype(np.int32), edge_width, contact)
+        lab = labels_at(lab, h, w)
+        t = target_stack(lab, edge_width, contact)
         fg, edge = t[..., 0], t[..., 1]
         prepped.append(np.pad(x, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
         targs.append(np.pad(t, ((HALF, HALF), (HALF, HALF), (0, 0)), mode="reflect"))
@@ -196,11 +202,7 @@ def value_patches(labels: list[np.ndarray], sizes: np.ndarray, centres: np.ndarr
     for f in np.unique(centres[:, 0]):
         rows = np.flatnonzero(centres[:, 0] == f)
         h, w = (int(v) * scale for v in sizes[f])
-        lab = np.asarray(labels[f])
-        if lab.shape != (h, w):
-            lab = cv2.resize(lab.astype(np.int32).astype(np.float32), (w, h),
-                             interpolation=cv2.INTER_NEAREST).astype(np.int32)
-        tg = np.pad(target_stack(lab.astype(np.int32), edge_width * scale, contact),
+        tg = np.pad(target_stack(labels_at(labels[f], h, w), edge_width * scale, contact),
                     ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
         ys = scale * (centres[rows, 1] + TARGET_OFFSET)
         xs = scale * (centres[rows, 2] + TARGET_OFFSET)
