@@ -78,6 +78,11 @@ def _by_truth(released: list[np.ndarray], truth: np.ndarray) -> tuple[int, int, 
     return len(found), dup, not_fish
 
 
+def _cache_file(folder: Path, spec: str, checksum: str) -> Path:
+    """The label cache of one generated video segmented by one model."""
+    return folder / f"{spec.replace(':', '_')}_{checksum[:12]}.npz"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
@@ -90,8 +95,8 @@ def main() -> None:
     ap.add_argument("--hidden-gap", nargs="+", type=int, default=[0],
                     help="track.hidden_gap values (0 = off)")
     ap.add_argument("--cache", type=Path, metavar="DIR",
-                    help="keep each video's segmented labels and truth here (SPEC.npz) and "
-                         "reuse them on the next run with the same model")
+                    help="keep each video's segmented labels and truth here (one .npz per "
+                         "video and model) and reuse them on the next run with the same model")
     args = ap.parse_args()
     model = load_model(args.model)
     videos = []
@@ -99,7 +104,11 @@ def main() -> None:
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
         for spec in args.videos:
-            f = args.cache / f"{spec.replace(':', '_')}.npz"
+            # one file per video and model (an older cache named by the video only is
+            # still read when its model is this one)
+            f = _cache_file(args.cache, spec, model.checksum)
+            if not f.exists():
+                f = args.cache / f"{spec.replace(':', '_')}.npz"
             if f.exists():
                 z = np.load(f)
                 if str(z["checksum"]) == model.checksum:
@@ -117,7 +126,7 @@ def main() -> None:
             labels = _segment(model, v.folder / "video.mp4")
             videos.append((v.spec, v.fish_count, (v.sure, v.possible, v.truth), labels))
             if args.cache:
-                np.savez_compressed(args.cache / f"{v.spec.replace(':', '_')}.npz",
+                np.savez_compressed(_cache_file(args.cache, v.spec, model.checksum),
                                     labels=np.stack(labels), sure=v.sure, possible=v.possible,
                                     truth=v.truth, fish_count=v.fish_count,
                                     checksum=model.checksum)
