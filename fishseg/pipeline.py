@@ -37,7 +37,7 @@ from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
 from fishseg.io.export import ExportWriter, atomic_write, is_complete, mark_left_out
 from fishseg.io.images import IMAGE_SUFFIXES
-from fishseg.io.video import FrameReader, probe
+from fishseg.io.video import FrameReader, frame_times, probe
 from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate, separation_maps
 from fishseg.tracking import Tracker
@@ -182,8 +182,10 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     saved_errors = list(ck_meta.get("skipped_frames", []))
     since_checkpoint = 0
     first, stop = _window_frames(source, fps, start_s, end_s)
+    # the times of frames the counted-fish release still holds (read from the container)
+    stamps = {int(k): float(v) for k, v in ck_meta.get("held_times", {}).items()}
     with FrameReader(source, batch_size, start=ck_meta.get("next_frame", first), step=frame_step,
-                     stop=stop, fps=fps) as reader:
+                     stop=stop, fps=fps, timestamps=True) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
@@ -216,7 +218,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                 exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
             with exporter as writer:
                 t = time.perf_counter()
-                for indices, frames in reader:
+                for indices, stamp, frames in reader:
+                    stamps.update(zip(indices.tolist(), stamp.tolist()))
                     frames = _resize(frames, scale)
                     times["decode"] += time.perf_counter() - t
                     t = time.perf_counter()
@@ -234,7 +237,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     times["track"] += t3 - t2
                     for i, lab, frame in zip(indices, tracked, frames):
                         for j, out, img in release.push(int(i), lab, frame if overlay else None):
-                            writer.add_frame(j, out, img)
+                            writer.add_frame(j, out, img, stamps.pop(j, None))
                     t = time.perf_counter()
                     times["export"] += t - t3
                     bar.update(len(indices))
@@ -242,12 +245,12 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     if checkpoint_every and since_checkpoint >= checkpoint_every:
                         _save_checkpoint(stage, key, writer, tracker, release, reader,
                                          int(indices[-1]) + frame_step, saved_errors, times,
-                                         time.perf_counter() - t0, resumed_at)
+                                         time.perf_counter() - t0, resumed_at, stamps)
                         since_checkpoint = 0
                         t = time.perf_counter()
                 t = time.perf_counter()
                 for j, out, img in release.flush():
-                    writer.add_frame(j, out, img)
+                    writer.add_frame(j, out, img, stamps.pop(j, None))
                 times["export"] += time.perf_counter() - t
                 errors = saved_errors + [f"frame {e.index}: {e.message}" for e in reader.errors]
                 summary = writer.finish(
@@ -283,12 +286,26 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
                    ) -> tuple[int, int | None]:
     """(first frame, frame to stop before) of a time window of ``source``.
 
+    A video's frames are placed by their timestamps (:func:`fishseg.io.video.frame_times`,
+    the times ``counts.csv`` gives them), so the window is exact on a variable-frame-rate
+    file; image sequences, and files without timestamps, by ``index / fps``.
+
     Raises:
         ValueError: the window starts after the end of the input (names it and its length).
     """
     if start_s == 0 and end_s is None:
         return 0, None
     info = probe(source, fps=fps)
+    times = frame_times(source, until_s=max(start_s, end_s or 0.0))
+    if times is not None:
+        first = int(np.searchsorted(times, start_s - 1e-9))
+        if first >= len(times):  # the whole file was read: nothing at or after start_s
+            raise ValueError(f"{source}: the time window starts at {start_s:g} s, after the "
+                             f"end of the input (its last frame, {len(times) - 1}, is at "
+                             f"{times[-1]:.2f} s)")
+        if end_s is None:
+            return first, None
+        return first, max(first + 1, int(np.searchsorted(times, end_s - 1e-9)))
     first = math.ceil(start_s * info.fps - 1e-9)
     if info.frames is not None and first >= info.frames:
         raise ValueError(f"{source}: the time window starts at {start_s:g} s, after the end of "
@@ -297,7 +314,7 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
 
 
 def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, saved_errors,
-                     times, seconds, resumed_at) -> None:
+                     times, seconds, resumed_at, held_times) -> None:
     """Save the state after the frames handed out so far (see :mod:`fishseg.checkpoint`)."""
     export_meta, export_arrays = writer.checkpoint()
     tracker_meta, tracker_arrays = tracker.get_state()
@@ -309,6 +326,7 @@ def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, s
         "skipped_frames": saved_errors + [f"frame {e.index}: {e.message}" for e in reader.errors
                                           if e.index < next_frame],
         "stage_seconds": dict(times), "seconds": seconds, "resumed_at_frames": resumed_at,
+        "held_times": {str(k): v for k, v in held_times.items()},
     }, {**checkpoint.prefixed("export", export_arrays),
         **checkpoint.prefixed("tracker", tracker_arrays),
         **checkpoint.prefixed("counted", counted_arrays)})

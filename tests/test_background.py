@@ -83,7 +83,7 @@ class SlowWriter:
         self.go = threading.Event()
         self.written = []
 
-    def add_frame(self, i, lab, frame=None):
+    def add_frame(self, i, lab, frame=None, time_s=None):
         self.go.wait()
         self.written.append(i)
 

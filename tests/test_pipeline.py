@@ -453,10 +453,44 @@ def test_a_time_window(belt, tmp_path):
     assert frames == list(range(10, 30, 3)) and s["window_s"] == [10 / fps, 30 / fps]
     assert all(10 <= int(r["first_frame"]) <= int(r["last_frame"]) < 30
                for r in read_csv(tmp_path / "w" / "fish.csv"))
-    with pytest.raises(ValueError, match=r"starts at 9 s, after the end of the input \(1\.60 s"):
+    with pytest.raises(ValueError, match=r"starts at 9 s, after the end of the input \(its "
+                                         r"last frame, 39, is at 1\.56 s\)"):
         segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src), start_s=9,
                       **kw)
     with pytest.raises(ValueError, match="0 <= start < end"):
         segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src), start_s=1,
                       end_s=0.5, **kw)
     assert not (tmp_path / "x").exists()
+
+
+def test_times_of_a_variable_frame_rate_video(belt, tmp_path, write_vfr):
+    """counts.csv and fish.csv give each frame the time the container gives it (a
+    recorder that drops frames), through a checkpoint and a resumed run too."""
+    src, _ = belt
+    frames = np.concatenate([f for _, f in FrameReader(src / "video.mp4", 8)])
+    # 40 ms steps, every 4th step 120 ms (two frames dropped)
+    steps = [0.12 if k % 4 == 3 else 0.04 for k in range(len(frames) - 1)]
+    times = np.round(np.concatenate([[0.0], np.cumsum(steps)]), 3)
+    video = write_vfr(tmp_path / "vfr.mp4", frames, times)
+    kw = dict(batch_size=4, checkpoint_every=8, progress=False, overlay=False)
+    ref = tmp_path / "ref" / "vfr"
+    segment_video(video, ref, model=ContentOracle(src, frames=video), **kw)
+    rows = read_csv(ref / "counts.csv")
+    assert [int(r["frame"]) for r in rows] == list(range(40))
+    assert [float(r["time_s"]) for r in rows] == times.tolist()
+    fish = read_csv(ref / "fish.csv")
+    assert fish and all(float(r[f"{k}_s"]) == times[int(r[f"{k}_frame"])]
+                        for r in fish for k in ("first", "last"))
+    # Ctrl-C after 5 batches, then resumed from the checkpoint: the same times
+    out = tmp_path / "out" / "vfr"
+    with pytest.raises(KeyboardInterrupt):
+        segment_video(video, out, model=ContentOracle(src, stop_after=5, frames=video), **kw)
+    s = segment_video(video, out, model=ContentOracle(src, frames=video), **kw)
+    assert s["resumed_at_frames"] == [16]
+    for f in ("counts.csv", "fish.csv"):
+        assert (out / f).read_bytes() == (ref / f).read_bytes(), f
+    # a time window is placed by the same times: frames from 0.5 s to before 1.0 s
+    segment_video(video, tmp_path / "w", model=ContentOracle(src, frames=video),
+                  start_s=0.5, end_s=1.0, **kw)
+    got = [float(r["time_s"]) for r in read_csv(tmp_path / "w" / "counts.csv")]
+    assert got == [t for t in times.tolist() if 0.5 <= t < 1.0] and len(got) >= 5

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fishseg.io.images import write_image
-from fishseg.io.video import FrameReader, VideoError, VideoWriter, probe
+from fishseg.io.video import FrameReader, VideoError, VideoWriter, frame_times, probe
 
 H, W = 96, 160
 
@@ -239,3 +239,74 @@ def test_stop_before_a_frame(tmp_path):
     assert [i for b, _ in FrameReader(d, 4, stop=4) for i in b.tolist()] == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="must be after start"):
         FrameReader(p, 4, start=5, stop=5)
+
+
+# frame k at 40 ms steps, with frames dropped after frames 2 and 5 (a recorder under load)
+VFR_TIMES = [0.0, 0.04, 0.08, 0.2, 0.24, 0.28, 0.48, 0.52, 0.56, 0.6]
+
+
+def test_frame_times_of_a_variable_frame_rate_video(tmp_path, write_vfr):
+    frames = np.stack([frame(i) for i in range(10)])
+    path = write_vfr(tmp_path / "vfr.mp4", frames, VFR_TIMES)
+    with FrameReader(path, 4, timestamps=True) as r:
+        got = [(i, t, bar_of(f)) for idx, ts, b in r for i, t, f in zip(idx, ts, b)]
+    assert [i for i, _, _ in got] == list(range(10)) == [k for _, _, k in got]
+    assert np.allclose([t for _, t, _ in got], VFR_TIMES, atol=1e-6)
+    # index / (the container's average rate) would put frame 6 at 0.38 s, not at 0.48 s
+    assert abs(6 / probe(path).fps - VFR_TIMES[6]) > 0.05
+    # every 3rd frame from frame 1: the skipped frames still move the clock
+    with FrameReader(path, 2, start=1, step=3, timestamps=True) as r:
+        got = [(int(i), float(t)) for idx, ts, _ in r for i, t in zip(idx, ts)]
+    assert got == [(i, pytest.approx(VFR_TIMES[i], abs=1e-6)) for i in (1, 4, 7)]
+    # without timestamps=True the batches are (indices, frames), as before
+    assert [len(x) for x in FrameReader(path, 5)] == [2, 2]
+
+
+def test_frame_times_when_pyav_decodes(tmp_path, write_vfr, monkeypatch):
+    """A file OpenCV cannot open is decoded by PyAV: the same times."""
+    frames = np.stack([frame(i) for i in range(10)])
+    path = write_vfr(tmp_path / "vfr.mp4", frames, [t + 3.5 for t in VFR_TIMES])
+
+    class Closed:
+        def __init__(self, *a):
+            pass
+
+        def isOpened(self):  # noqa: N802 - OpenCV's name
+            return False
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(cv2, "VideoCapture", Closed)
+    with FrameReader(path, 4, timestamps=True) as r:
+        got = [(bar_of(f), t) for _, ts, b in r for t, f in zip(ts, b)]
+    # times from the stream's first frame, wherever the container's clock starts
+    assert [k for k, _ in got] == list(range(10))
+    assert np.allclose([t for _, t in got], VFR_TIMES, atol=1e-6)
+
+
+def test_frame_times_of_images_and_of_missing_timestamps(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / f"f{i}.png", frame(i))
+    with FrameReader(tmp_path, 8, fps=4.0, timestamps=True) as r:
+        (idx, ts, _), = list(r)
+    assert idx.tolist() == [0, 1, 2] and ts.tolist() == [0.0, 0.25, 0.5]
+    # the rule for stamps that are missing or do not move on: 1 / fps after the last one
+    clock = FrameReader(tmp_path, 1, fps=4.0)._clock()
+    got = [clock(t) for t in (10.0, 10.5, None, 10.5, float("nan"), 10.2, 12.0)]
+    assert got == [0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
+
+
+def test_frame_times_from_the_packets(tmp_path, write_vfr):
+    """frame_times reads the same times from the packets, without decoding, and stops
+    reading past a time it was asked for."""
+    frames = np.stack([frame(i % 20) for i in range(60)])
+    times = [0.1 * i + (0.5 if i >= 30 else 0.0) for i in range(60)]  # a 0.6 s gap
+    path = write_vfr(tmp_path / "vfr.mp4", frames, times)
+    assert np.allclose(frame_times(path), times, atol=1e-9)
+    part = frame_times(path, until_s=1.0)
+    assert 11 <= len(part) < 60 and np.allclose(part, times[:len(part)], atol=1e-9)
+    for i in range(2):
+        write_image(tmp_path / "imgs" / f"f{i}.png", frame(i))
+    (tmp_path / "notes.mp4").write_text("not a video")
+    assert frame_times(tmp_path / "imgs") is None and frame_times(tmp_path / "notes.mp4") is None

@@ -62,7 +62,8 @@ class BackgroundExport:
         if self._error is not None:
             raise self._error
 
-    def add_frame(self, frame_index: int, track_labels: Any, frame: Any = None) -> None:
+    def add_frame(self, frame_index: int, track_labels: Any, frame: Any = None,
+                  time_s: float | None = None) -> None:
         """Queue a frame for :meth:`ExportWriter.add_frame` (same arguments).
 
         The arrays must not be changed by the caller afterwards (the pipeline hands over
@@ -71,7 +72,7 @@ class BackgroundExport:
         self._raise_pending()
         if not self._thread.is_alive():
             raise RuntimeError(f"{self.writer.out_dir}: the export thread has stopped")
-        self._queue.put((frame_index, track_labels, frame))
+        self._queue.put((frame_index, track_labels, frame, time_s))
 
     def drain(self) -> None:
         """Wait until every queued frame is written; raise a write error if one came."""

@@ -8,11 +8,14 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
     instances.json           COCO: one category "fish", compressed RLE masks, and on every
                              annotation ``track_id`` (top level, and in ``attributes`` as
                              CVAT reads it); one image entry per frame
-    counts.csv               frame, time_s, fish_in_view (instances in the frame's mask),
+    counts.csv               frame, time_s (the frame's time in the source: the container's
+                             timestamp, so variable-frame-rate files are right),
+                             fish_in_view (instances in the frame's mask),
                              tracks_in_view (counted tracks spanning the frame)
     fish.csv                 one row per track: track_id, first_frame, last_frame,
-                             frames_seen, partial (1/0), median area_px, length_px,
-                             width_px (+ area_cm2, length_cm, width_cm when calibrated)
+                             first_s, last_s (their times, as time_s), frames_seen,
+                             partial (1/0), median area_px, length_px, width_px
+                             (+ area_cm2, length_cm, width_cm when calibrated)
     overlay.mp4              optional review video (:func:`draw_overlay` on each frame)
     counts.png, lengths.png  fish in view and distinct fish over time; the length-frequency
                              distribution of the counted fish (:mod:`fishseg.io.charts`;
@@ -411,13 +414,15 @@ class ExportWriter:
         self._segments = []
 
     def add_frame(self, frame_index: int, track_labels: np.ndarray,
-                  frame: np.ndarray | None = None) -> None:
+                  frame: np.ndarray | None = None, time_s: float | None = None) -> None:
         """Write frame ``frame_index``'s mask, COCO entries and count.
 
         Args:
             frame_index: frame number (names the PNG; COCO image id = frame_index + 1).
             track_labels: (H, W) int32 track labels, 0 = belt.
             frame: (H, W, 3) uint8 RGB frame; needed when ``overlay`` is on.
+            time_s: the frame's time in the source, seconds (the container's timestamp,
+                :class:`fishseg.io.video.FrameReader`); None: ``frame_index / fps``.
         """
         lab = np.asarray(track_labels)
         if lab.shape != (self.height, self.width):
@@ -433,7 +438,8 @@ class ExportWriter:
             "frame_index": int(frame_index)}) + "\n")
         for a in anns:
             self._spool["annotations"].write(json.dumps(a) + "\n")
-        self.counts.append((int(frame_index), frame_index / self.fps, len(anns)))
+        t = frame_index / self.fps if time_s is None else float(time_s)
+        self.counts.append((int(frame_index), t, len(anns)))
         if self._overlay_args is not None:
             if frame is None:
                 raise ValueError(f"{self.out_dir}: frame {frame_index}: overlay needs the frame")
@@ -489,10 +495,14 @@ class ExportWriter:
             w = csv.writer(f)
             w.writerow(["frame", "time_s", "fish_in_view", "tracks_in_view"])
             w.writerows((i, f"{t:.3f}", n, v) for (i, t, n), v in zip(self.counts, in_view))
+        time_of = {i: t for i, t, _ in self.counts}
         rows = [{**t.summary(self.cm_per_pixel), "counted": t.frames_seen >= min_frames}
                 for t in sorted(tracks, key=lambda t: t.id)]
-        cols = ["track_id", "first_frame", "last_frame", "frames_seen", "partial", "counted",
-                "area_px", "length_px", "width_px"]
+        for r in rows:  # when the fish passed, in the source's time (counts.csv's time_s)
+            for k in ("first", "last"):
+                r[f"{k}_s"] = time_of.get(r[f"{k}_frame"], r[f"{k}_frame"] / self.fps)
+        cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "frames_seen",
+                "partial", "counted", "area_px", "length_px", "width_px"]
         if self.cm_columns:
             cols += ["area_cm2", "length_cm", "width_cm"]
         with atomic_write(self.out_dir / "fish.csv") as f:
@@ -500,6 +510,7 @@ class ExportWriter:
             w.writerow(cols)
             for r in rows:
                 w.writerow([int(r[c]) if c in ("partial", "counted") else
+                            f"{r[c]:.3f}" if c in ("first_s", "last_s") else
                             (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
         if self.charts and len(self.counts) > 1:  # a single image: the batch's chart says it
             from fishseg.io.charts import write_charts

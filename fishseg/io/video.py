@@ -6,7 +6,8 @@ Images are read as the frames of a video in natural sort order (``frame_2`` befo
 
 :class:`FrameReader` decodes strictly in order in a background thread and hands out
 batches ``(indices (B,) int64, frames (B, H, W, 3) uint8 RGB)`` through a bounded queue,
-so memory stays bounded for a video of any length. Video is decoded by OpenCV
+so memory stays bounded for a video of any length; with ``timestamps=True`` each batch
+also carries the frames' times ``(B,) float64`` in seconds from the source's first frame. Video is decoded by OpenCV
 (``cv2.VideoCapture``); a file OpenCV cannot open is tried with PyAV before it is
 declared unreadable. Every frame goes through :func:`fishseg.io.images.normalize_image`
 when it is not already ``(H, W, 3) uint8`` (grey, 16-bit).
@@ -25,6 +26,12 @@ Decode failures, decided per kind of source (``on_error=None``):
 
 ``on_error="raise"`` or ``"skip"`` forces either policy for both kinds (``"skip"`` ends a
 truncated video quietly, with the failure recorded in ``errors``).
+
+Frame times come from the container (each frame's presentation timestamp, relative to the
+stream's first frame), so a variable-frame-rate file (CCTV recorders drop and stretch
+frames under load) gets the times its player shows, not ``index / fps``. A frame without
+a usable timestamp (none, or not after the previous frame's: raw streams, some MJPEG
+AVIs) is placed ``1 / fps`` after the previous one; image sources are at ``index / fps``.
 
 :class:`VideoWriter` writes browser-playable H.264 (yuv420p, ``+faststart``) mp4 with
 PyAV's libx264 to a temporary file that replaces the target on :meth:`VideoWriter.close`.
@@ -185,6 +192,51 @@ def _probe_av(path: Path) -> VideoInfo:
         return VideoInfo(frames=s.frames or None, fps=rate, width=s.width, height=s.height)
 
 
+def frame_times(path, until_s: float | None = None) -> np.ndarray | None:
+    """Presentation times of a video file's frames, read from its packets (no decoding).
+
+    Args:
+        path: a video file.
+        until_s: stop reading once the frames up to this time (s from the first frame)
+            are known (None: the whole file).
+
+    Returns:
+        (N,) float64 seconds from the first frame, in presentation (= decoding) order:
+        the times :class:`FrameReader` gives these frames, up to ``until_s`` and at least
+        frames past it where the file has them; None for image sources, when a packet
+        has no timestamp or PyAV cannot read the file (callers fall back to
+        ``index / fps``).
+    """
+    import av
+
+    if _image_list(path) is not None:
+        return None
+    try:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            tb = float(s.time_base)
+            pts: list[int] = []
+            first_dts = None
+            for pkt in c.demux(s):
+                if pkt.dts is None and pkt.pts is None:  # the end-of-stream marker
+                    continue
+                if pkt.pts is None:
+                    return None
+                pts.append(pkt.pts)
+                first_dts = pkt.dts if first_dts is None else first_dts
+                # packets come in decoding order: once decoding is 1 s past the window,
+                # no frame presented inside it is still to come (B-frames reorder less)
+                if (until_s is not None and pkt.dts is not None
+                        and (pkt.dts - first_dts) * tb > until_s + 1.0):
+                    break
+    except (av.error.FFmpegError, IndexError, OSError):
+        return None
+    if not pts:
+        return None
+    t = np.sort(np.asarray(pts, np.float64)) * tb
+    return t - t[0]
+
+
 def _rgb(frame: np.ndarray, source: str) -> np.ndarray:
     """(H,W,3) uint8 RGB from OpenCV's BGR (or a grey / 16-bit array)."""
     if frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8:
@@ -199,8 +251,10 @@ class FrameReader:
 
     Iterating yields ``(indices, frames)``: ``indices`` (B,) int64 are the frame numbers
     (0-based, counted from the start of the source, so ``start`` shifts them and skipped
-    images leave gaps), ``frames`` (B, H, W, 3) uint8 RGB. Every batch has ``batch_size``
-    frames except the last. At most ``prefetch`` decoded batches wait in memory.
+    images leave gaps), ``frames`` (B, H, W, 3) uint8 RGB. With ``timestamps=True`` it
+    yields ``(indices, times, frames)``, ``times`` (B,) float64 seconds from the source's
+    first frame (see the module doc). Every batch has ``batch_size`` frames except the
+    last. At most ``prefetch`` decoded batches wait in memory.
 
     Use it as a context manager (or call :meth:`close`) to stop the thread early.
 
@@ -217,6 +271,7 @@ class FrameReader:
         fps: frame rate for image sources.
         on_error: None (video: raise, images: skip), "raise" or "skip"; see the module doc.
         prefetch: decoded batches the thread may hold ahead of the consumer.
+        timestamps: also yield each batch's frame times.
 
     Attributes:
         info: :class:`VideoInfo` of the source.
@@ -230,7 +285,7 @@ class FrameReader:
 
     def __init__(self, source, batch_size: int, *, start: int = 0, step: int = 1,
                  stop: int | None = None, fps: float = 1.0, on_error: str | None = None,
-                 prefetch: int = 2):
+                 prefetch: int = 2, timestamps: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if start < 0:
@@ -251,6 +306,7 @@ class FrameReader:
         self.on_error = on_error or ("raise" if self._files is None else "skip")
         self.errors: list[FrameError] = []
         self.frames_read = 0
+        self.timestamps = bool(timestamps)
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -283,8 +339,8 @@ class FrameReader:
             n = self.stop
         return None if n is None else max(0, -(-(n - self.start) // self.step))
 
-    def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, (H,W,3) uint8) in order; records or raises decode failures."""
+    def _frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """(index, time in s, (H,W,3) uint8) in order; records or raises decode failures."""
         if self._files is not None:
             yield from self._image_frames()
         else:
@@ -306,7 +362,28 @@ class FrameReader:
             except ValueError as e:  # ImageError and VideoError are ValueErrors
                 self._fail(FrameError(i, str(f), str(e)))
                 continue
-            yield i, img
+            yield i, i / self.info.fps, img
+
+    def _clock(self):
+        """A function ``(container time in s or None) -> frame time``: times from the first
+        frame on, each one at least ``1 / fps`` after the previous frame where the
+        container's is missing or not after it."""
+        state = {"first": None, "last": None}
+        dt = 1.0 / self.info.fps
+
+        def time_of(t: float | None) -> float:
+            last = state["last"]
+            if t is not None and np.isfinite(t):
+                if state["first"] is None:
+                    state["first"] = t
+                t = t - state["first"]
+                if last is None or t > last:
+                    state["last"] = t
+                    return t
+            state["last"] = 0.0 if last is None else last + dt
+            return state["last"]
+
+        return time_of
 
     def _video_frames(self):
         path = self.source
@@ -314,14 +391,17 @@ class FrameReader:
         if not cap.isOpened():
             yield from self._av_frames()
             return
+        clock = self._clock()
         try:
             i = 0
             while not self._stop.is_set() and not self._past_stop(i):
                 ok, frame = cap.read() if self._wanted(i) else (cap.grab(), None)
                 if not ok:
                     break
+                # the decoded frame's presentation time, from the stream's start
+                t = clock(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
                 if frame is not None:
-                    yield i, _rgb(frame, f"{path}: frame {i}")
+                    yield i, t, _rgb(frame, f"{path}: frame {i}")
                 i += 1
         finally:
             cap.release()
@@ -332,6 +412,7 @@ class FrameReader:
         import av
 
         n = 0
+        clock = self._clock()
         try:
             with av.open(self.source) as c:
                 for fr in c.decode(video=0):
@@ -339,8 +420,9 @@ class FrameReader:
                         return
                     if self._past_stop(n):
                         break
+                    t = clock(None if fr.time is None else float(fr.time))
                     if self._wanted(n):
-                        yield n, _rgb(fr.to_ndarray(format="bgr24"), self.source)
+                        yield n, t, _rgb(fr.to_ndarray(format="bgr24"), self.source)
                     n += 1
         except av.error.FFmpegError:
             pass  # judged by the frame count below
@@ -367,46 +449,48 @@ class FrameReader:
     def _run(self) -> None:
         B = self.batch_size
         idx: list[int] = []
+        ts: list[float] = []
         buf: np.ndarray | None = None
         n_out = 0
         try:
             try:
-                for i, frame in self._frames():
+                for i, t, frame in self._frames():
                     if buf is None:
                         buf = np.empty((B, *frame.shape), np.uint8)
                     buf[len(idx)] = frame
                     idx.append(i)
+                    ts.append(t)
                     n_out += 1
                     if len(idx) == B:
-                        if not self._put((np.asarray(idx, np.int64), buf)):
+                        if not self._put((np.asarray(idx, np.int64), np.asarray(ts), buf)):
                             return
-                        idx, buf = [], None
+                        idx, ts, buf = [], [], None
             finally:  # the frames decoded before a failure are handed out first
                 if idx and buf is not None:
-                    self._put((np.asarray(idx, np.int64), buf[: len(idx)]))
+                    self._put((np.asarray(idx, np.int64), np.asarray(ts), buf[: len(idx)]))
             if n_out == 0 and not self._stop.is_set():
                 raise VideoError(f"{self.source}: no frame could be read"
                                  + (f" ({len(self.errors)} failed)" if self.errors else ""))
-            self._put(("end", None))
+            self._put(("end", None, None))
         except BaseException as e:  # handed to the consumer, raised there
-            self._put(("error", e))
+            self._put(("error", e, None))
 
     # -- consumer ----------------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
         if self._thread is not None:
             raise RuntimeError("a FrameReader can be iterated only once")
         self._thread = threading.Thread(target=self._run, name="fishseg-decode", daemon=True)
         self._thread.start()
         try:
             while True:
-                a, b = self._queue.get()
+                a, t, b = self._queue.get()
                 if isinstance(a, str):
                     if a == "error":
-                        raise b
+                        raise t
                     return
                 self.frames_read += len(a)
-                yield a, b
+                yield (a, t, b) if self.timestamps else (a, b)
         finally:
             self.close()
 
