@@ -322,10 +322,18 @@ def _check_range(value: Any, f: dataclasses.Field, key: str, where: str) -> None
         raise ConfigError(f"{where}: '{key}' = {value!r} is not one of {list(meta['choices'])}")
 
 
-def _unknown(key: str, prefix: str, known: list[str], where: str) -> ConfigError:
+class UnknownKeyError(ConfigError):
+    """A configuration names a key this fishseg does not have; ``key`` is its dotted name."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
+
+
+def _unknown(key: str, prefix: str, known: list[str], where: str) -> UnknownKeyError:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
-    return ConfigError(f"{where}: unknown key '{prefix}{key}'{hint}")
+    return UnknownKeyError(f"{where}: unknown key '{prefix}{key}'{hint}", prefix + key)
 
 
 def _build(cls: type, data: Any, prefix: str, where: str, base: Any = None) -> Any:

@@ -13,7 +13,8 @@ summed).
 
     .venv/bin/python scripts/sweep_tracking.py [--videos 60:31 60:32 40:33] \\
         [--max-gap 2 5 10] [--iou 0.3 0.2] [--min-frames 3] \\
-        [--off-belt-share 0.5 1] [--hidden-gap 0 10] [--cache runs/sweep-labels]
+        [--off-belt-share 0.5 1] [--hidden-gap 0 10] [--cache runs/sweep-labels] \\
+        [--set "model.extra_widths=[800,960]"]
 
 The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from validation_videos import generated_videos
 
+from fishseg.config import override
 from fishseg.counted import CountedTracks
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores
@@ -97,8 +99,13 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, metavar="DIR",
                     help="keep each video's segmented labels and truth here (one .npz per "
                          "video and model) and reuse them on the next run with the same model")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override of the model before segmenting, e.g. "
+                         "model.tta=true (the cache is kept per resulting checksum)")
     args = ap.parse_args()
     model = load_model(args.model)
+    if args.set:
+        model.cfg = override(model.cfg, args.set)
     videos = []
     todo = list(args.videos)
     if args.cache:

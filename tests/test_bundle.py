@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from fishseg.config import from_dict, to_dict
+from fishseg.config import Config, from_dict, to_dict
 from fishseg.model import bundle as bundle_mod
 from fishseg.model.bundle import BundleError, FishsegModel, load_model
 from fishseg.model.dictionary import lookup
@@ -131,6 +131,30 @@ def test_newer_format(saved, tmp_path):
         FishsegModel.load(bad)
 
 
+def test_manifest_keeps_the_settings_that_differ_from_the_defaults(model, saved):
+    """A setting at its default is not written, so a setting added to fishseg later does
+    not stop an older fishseg from reading the file; the model loads back the same."""
+    with zipfile.ZipFile(saved) as z:
+        written = json.loads(z.read("manifest.json"))["config"]
+    assert written == bundle_mod._non_default(to_dict(CFG), to_dict(Config()))
+    assert "synth" not in written and "value_scale" not in written.get("dictionary", {})
+    assert FishsegModel.load(saved).cfg == model.cfg
+
+
+def test_a_setting_of_a_newer_fishseg_says_upgrade(saved, tmp_path):
+    newer = tmp_path / "newer_setting.fishseg"
+
+    def add(m):
+        m["config"].setdefault("separate", {})["future_knob"] = 3
+        m["fishseg_version"] = "9.0.0"
+        m["checksum"] = bundle_mod._checksum(m)
+    rewrite_manifest(saved, newer, add)
+    with pytest.raises(BundleError, match=r"newer_setting\.fishseg: uses the setting "
+                                          r"'separate\.future_knob'.*newer fishseg \(9\.0\.0\)"
+                                          r".*upgrade fishseg"):
+        FishsegModel.load(newer)
+
+
 def test_edited_manifest_fails_checksum(saved, tmp_path):
     bad = tmp_path / "edited.fishseg"
     rewrite_manifest(saved, bad, lambda m: m["config"]["model"].update(processing_width=32))
@@ -164,7 +188,7 @@ def test_older_file_without_std_floor_setting_keeps_its_floor(saved, tmp_path):
     old = tmp_path / "old.fishseg"
 
     def older(m):
-        del m["config"]["model"]["std_floor"]
+        m["config"]["model"].pop("std_floor", None)  # a default: not written since session 13
         m["normalisation"]["std_floor"] = 7.0
         m["checksum"] = bundle_mod._checksum(m)
     rewrite_manifest(saved, old, older)

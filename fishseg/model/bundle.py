@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from fishseg.config import Config, ConfigError, from_dict, to_dict
+from fishseg.config import Config, ConfigError, UnknownKeyError, from_dict, to_dict
 from fishseg.io.files import mkstemp_beside
 from fishseg.model.fields import NORMALISATION, dense_maps, pad_frames, prepare
 from fishseg.model.network import FieldNet, get_params, set_params
@@ -231,7 +231,10 @@ class FishsegModel:
             "format_version": FORMAT_VERSION,
             "fishseg_version": fishseg_version(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "config": to_dict(self.cfg),
+            # the settings that differ from the built-in defaults (as the checksum sees
+            # them): a setting added to fishseg later, left at its default, then does not
+            # stop an older fishseg from reading the file
+            "config": _non_default(to_dict(self.cfg), to_dict(Config())),
             "normalisation": {"method": NORMALISATION, "std_floor": self.cfg.model.std_floor,
                               "processing_width": self.cfg.model.processing_width},
             "meta": self.meta,
@@ -331,6 +334,11 @@ def _load(path: Path) -> FishsegModel:
             # format 1 files written before the floor was a setting record it here
             model_section["std_floor"] = float(manifest.get("normalisation", {}).get("std_floor", 4.0))
         cfg = from_dict(config, where=f"{path} (config)")
+    except UnknownKeyError as e:
+        raise BundleError(
+            f"{path}: uses the setting '{e.key}', which this fishseg ({fishseg_version()}) "
+            f"does not have: the model was written by a newer fishseg "
+            f"({manifest.get('fishseg_version')}); upgrade fishseg to use it") from e
     except ConfigError as e:
         raise BundleError(f"{path}: its configuration cannot be read by this fishseg: {e}") from e
     try:
