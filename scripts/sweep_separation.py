@@ -6,12 +6,18 @@ separation settings is run through separation, tracking and the counted-fish rel
 ``fishseg segment`` (:mod:`fishseg.counted`). Prints, per setting, the per-frame count
 MAE (``fish_in_view``, barely visible fish as don't care:
 :func:`fishseg.metrics.true_count_range`) and distinct fish found against true, summed
-over the videos. ``fishseg tune`` tunes on stills (AP@0.5); this tunes on what the main
-job reports.
+over the videos, and the counted tracks by the true fish each mostly covers (found /
+duplicates / not a fish) with the mean IDF1, as ``sweep_tracking.py`` prints them.
+``fishseg tune`` tunes on stills (AP@0.5); this tunes on what the main job reports.
 
     .venv/bin/python scripts/sweep_separation.py [--model M] [--videos 60:31 60:32 40:33] \\
-        [--core-fg 0.5 0.6 0.7 0.8] [--core-edge 0.2 0.3] [--min-marker-area 160] \\
-        [--tail-ratio 0 0.3] [--tail-axial 1.0 1.2] [--tail-offaxis 0.25]
+        [--fg-threshold 0.5 0.6] [--core-fg 0.5 0.6 0.7 0.8] [--core-edge 0.2 0.3] \\
+        [--min-marker-area 160] [--min-area 60 200] [--tail-ratio 0 0.3] \\
+        [--tail-axial 1.0 1.2] [--tail-offaxis 0.25] \\
+        [--set "model.extra_widths=[800,960]"] [--cache runs/sweep-maps]
+
+``--cache DIR`` keeps each video's maps (float16, one .npz per video and model checksum,
+~150 MB for 60 frames at 1280x720) for the next run with the same model and settings.
 
 The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
 """
@@ -22,72 +28,108 @@ import argparse
 import dataclasses
 import itertools
 import tempfile
+from pathlib import Path
 
 import numpy as np
+from sweep_tracking import _by_truth, _released
 from validation_videos import generated_videos
 
-from fishseg.counted import counted_per_frame
+from fishseg.config import override
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores
 from fishseg.model.bundle import load_model
 from fishseg.separate import frame_areas, separate, separation_maps
+from fishseg.track_metrics import track_scores
+
+
+def _maps(model, video: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(fg, boundary) float16 (frames, H, W) of a video."""
+    maps = []
+    with FrameReader(video, 8) as reader:
+        for _, batch in reader:
+            fg, b = separation_maps(model, batch)
+            maps.append((np.asarray(fg, np.float16), np.asarray(b, np.float16)))
+    return np.concatenate([m[0] for m in maps]), np.concatenate([m[1] for m in maps])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
     ap.add_argument("--videos", nargs="+", default=["60:31", "60:32", "40:33"])
+    ap.add_argument("--fg-threshold", nargs="+", type=float)
     ap.add_argument("--core-fg", nargs="+", type=float)
     ap.add_argument("--core-edge", nargs="+", type=float)
     ap.add_argument("--min-marker-area", nargs="+", type=int)
+    ap.add_argument("--min-area", nargs="+", type=int)
     ap.add_argument("--tail-ratio", nargs="+", type=float,
                     help="separate.tail_ratio values (fishseg.tails; 0 = off)")
     ap.add_argument("--tail-axial", nargs="+", type=float)
     ap.add_argument("--tail-offaxis", nargs="+", type=float)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override of the model before its maps are made, e.g. "
+                         "model.tta=true")
+    ap.add_argument("--cache", type=Path, metavar="DIR",
+                    help="keep each video's maps here (one .npz per video and model checksum)")
     args = ap.parse_args()
     model = load_model(args.model)
+    if args.set:
+        model.cfg = override(model.cfg, args.set)
     base = model.cfg.separate
-    grid = {"core_fg": args.core_fg or [base.core_fg],
+    grid = {"fg_threshold": args.fg_threshold or [base.fg_threshold],
+            "core_fg": args.core_fg or [base.core_fg],
             "core_edge": args.core_edge or [base.core_edge],
             "min_marker_area": args.min_marker_area or [base.min_marker_area],
+            "min_area": args.min_area or [base.min_area],
             "tail_ratio": args.tail_ratio or [base.tail_ratio],
             "tail_axial": args.tail_axial or [base.tail_axial],
             "tail_offaxis": args.tail_offaxis or [base.tail_offaxis]}
     videos = []
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
-        for v in generated_videos(args.videos, tmp):
-            maps = []
-            with FrameReader(v.folder / "video.mp4", 8) as reader:
-                for _, batch in reader:
-                    fg, b = separation_maps(model, batch)
-                    maps.append((np.asarray(fg, np.float16), np.asarray(b, np.float16)))
-            fg = np.concatenate([m[0] for m in maps])
-            b = np.concatenate([m[1] for m in maps])
-            videos.append((v.spec, v.fish_count, v.sure, v.possible, fg, b))
+        for spec in args.videos:
+            f = (args.cache / f"{spec.replace(':', '_')}_{model.checksum[:12]}_maps.npz"
+                 if args.cache else None)
+            if f is not None and f.exists():
+                z = np.load(f)
+                videos.append((spec, int(z["fish_count"]), z["sure"], z["possible"], z["truth"],
+                               z["fg"], z["boundary"]))
+                print(f"maps of {spec} from {f}", flush=True)
+                continue
+            v = next(generated_videos([spec], tmp))
+            fg, b = _maps(model, v.folder / "video.mp4")
+            videos.append((v.spec, v.fish_count, v.sure, v.possible, v.truth, fg, b))
+            if f is not None:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(f, fg=fg, boundary=b, sure=v.sure, possible=v.possible,
+                                    truth=v.truth, fish_count=v.fish_count)
             print(f"maps of {v.spec}: {v.frames} frames, {v.fish_count} fish", flush=True)
-    print(f"\nmodel {args.model or 'bundled default'}, {model.channels} maps "
+    print(f"\nmodel {args.model or 'bundled default'}"
+          f"{' with ' + ', '.join(args.set) if args.set else ''}, {model.channels} maps "
           f"(separated on {'contact' if model.channels > 2 else 'edge'})\n")
-    print("| core_fg | core_edge | min_marker_area | tail_ratio | tail_axial | tail_offaxis | "
-          "per-frame MAE | distinct found / true | per video (MAE, distinct/true) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for cf, ce, mma, tr, ta, to in itertools.product(*grid.values()):
-        cfg = dataclasses.replace(base, core_fg=cf, core_edge=ce, min_marker_area=mma,
-                                  tail_ratio=tr, tail_axial=ta, tail_offaxis=to)
+    print("| fg_threshold | core_fg | core_edge | min_marker_area | min_area | tail_ratio | "
+          "tail_axial | tail_offaxis | per-frame MAE | distinct found / true | "
+          "fish found / duplicates / not fish | IDF1 | per video (MAE, distinct/true) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for values in itertools.product(*grid.values()):
+        cfg = dataclasses.replace(base, **dict(zip(grid, values, strict=True)))
         if cfg.core_fg < cfg.fg_threshold:
             continue
-        errs, found, true, per = [], 0, 0, []
-        for spec, n_true, sure, possible, fg, b in videos:
+        errs, found, true, per, tally, idf1 = [], 0, 0, [], np.zeros(3, int), []
+        for spec, n_true, sure, possible, truth, fg, b in videos:
             sep = frame_areas(cfg, fg.shape[2])
-            labels = [np.asarray(separate(fg[i:i + 8].astype(np.float32),
-                                          b[i:i + 8].astype(np.float32), sep))
-                      for i in range(0, len(fg), 8)]
-            counts, distinct = counted_per_frame([x for bl in labels for x in bl], model.cfg.track)
+            labels = [x for i in range(0, len(fg), 8)
+                      for x in np.asarray(separate(fg[i:i + 8].astype(np.float32),
+                                                   b[i:i + 8].astype(np.float32), sep))]
+            released, distinct = _released(labels, model.cfg.track)
+            counts = [int(np.unique(o).size - (o == 0).any()) for o in released]
             mae = count_scores(sure, counts, true_max=possible)["mae"]
             errs.append(mae * len(counts))
             found, true = found + distinct, true + n_true
+            tally += _by_truth(released, truth)
+            idf1.append(track_scores(truth, released)["idf1"])
             per.append(f"{spec}: {mae:.2f}, {distinct}/{n_true}")
         n = sum(len(v[2]) for v in videos)
-        print(f"| {cf} | {ce} | {mma} | {tr} | {ta} | {to} | {sum(errs) / n:.2f} | {found}/{true} | "
+        print(f"| {' | '.join(str(x) for x in values)} | {sum(errs) / n:.2f} | {found}/{true} | "
+              f"{tally[0]} / {tally[1]} / {tally[2]} | {np.mean(idf1):.3f} | "
               f"{'; '.join(per)} |", flush=True)
 
 

@@ -7,8 +7,8 @@ Images are read as the frames of a video in natural sort order (``frame_2`` befo
 :class:`FrameReader` decodes strictly in order in a background thread and hands out
 batches ``(indices (B,) int64, frames (B, H, W, 3) uint8 RGB)`` through a bounded queue,
 so memory stays bounded for a video of any length; with ``timestamps=True`` each batch
-also carries the frames' times ``(B,) float64`` in seconds from the source's first frame. Video is decoded by OpenCV
-(``cv2.VideoCapture``); a file OpenCV cannot open is tried with PyAV before it is
+also carries the frames' times ``(B,) float64`` in seconds from the source's first frame.
+Video is decoded by OpenCV (``cv2.VideoCapture``); a file OpenCV cannot open is tried with PyAV before it is
 declared unreadable. Every frame goes through :func:`fishseg.io.images.normalize_image`
 when it is not already ``(H, W, 3) uint8`` (grey, 16-bit).
 
@@ -201,9 +201,9 @@ def frame_times(path, until_s: float | None = None) -> np.ndarray | None:
             are known (None: the whole file).
 
     Returns:
-        (N,) float64 seconds from the first frame, in presentation (= decoding) order:
-        the times :class:`FrameReader` gives these frames, up to ``until_s`` and at least
-        frames past it where the file has them; None for image sources, when a packet
+        (N,) float64 seconds from the first frame, sorted (frame k of the decoder's
+        output is at ``times[k]``, as :class:`FrameReader` gives it); with ``until_s``,
+        every frame up to it and some after it; None for image sources, when a packet
         has no timestamp or PyAV cannot read the file (callers fall back to
         ``index / fps``).
     """
@@ -365,9 +365,9 @@ class FrameReader:
             yield i, i / self.info.fps, img
 
     def _clock(self):
-        """A function ``(container time in s or None) -> frame time``: times from the first
-        frame on, each one at least ``1 / fps`` after the previous frame where the
-        container's is missing or not after it."""
+        """A function ``(container time in s or None) -> frame time``: the container's
+        times from the first frame's on; where one is missing or not after the previous
+        frame's, ``1 / fps`` after the previous frame."""
         state = {"first": None, "last": None}
         dt = 1.0 / self.info.fps
 
