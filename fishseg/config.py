@@ -92,6 +92,10 @@ class ModelConfig:
                                        "(e.g. [800, 960]: better placed edges, each width w costs "
                                        "(w / processing_width)^2 of the network's time)",
                                        min=64, max=7680)
+    extra_widths_fg: bool = _f(True, "with extra_widths: average the foreground map over the "
+                               "widths too (false: the foreground of processing_width only, "
+                               "the edge and contact maps over every width; the larger widths "
+                               "see belt texture as fish: docs/accuracy.md)")
     batch_size: int = _f(8, "frames per jitted inference call", min=1, max=1024)
 
 

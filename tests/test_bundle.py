@@ -217,6 +217,14 @@ def test_multi_scale_maps_are_the_mean_of_the_single_scale_maps(exact_float32):
     np.testing.assert_allclose(edge, (single[96][1] + single[128][1]) / 2, atol=1e-6)
     assert not np.allclose(single[96][1], single[128][1])  # the scales do differ
     assert model.checksum != load_model("fast").checksum   # inference settings are hashed
+    # extra_widths_fg false: the fg of the processing width, the edges of every width
+    multi = model.checksum
+    model.cfg = dataclasses.replace(model.cfg, model=dataclasses.replace(
+        model.cfg.model, extra_widths_fg=False))
+    fg, edge = (np.asarray(m) for m in model.predict_maps(frames))
+    np.testing.assert_array_equal(fg, single[96][0])
+    np.testing.assert_allclose(edge, (single[96][1] + single[128][1]) / 2, atol=1e-6)
+    assert model.checksum != multi
 
 
 def test_a_contact_channel_is_kept_and_separates(frames, tmp_path):

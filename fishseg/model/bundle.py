@@ -112,7 +112,8 @@ class FishsegModel:
 
         The maps are made at ``model.processing_width`` and at each of
         ``model.extra_widths`` (multi-scale inference), brought to the frame's size and
-        averaged.
+        averaged; with ``model.extra_widths_fg`` false the foreground (channel 0) is the
+        processing width's alone and only the boundary maps are averaged.
 
         Args:
             frames: (B, H, W, 3) uint8 RGB (or (B, H, W) grey, or one (H, W, 3) frame).
@@ -135,13 +136,15 @@ class FishsegModel:
             if len(frames) > bs and n < bs:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
             widths = (self.cfg.model.processing_width, *self.cfg.model.extra_widths)
-            maps = None
+            maps = first = None
             for w in widths:
                 m = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
                           w, self.cfg.dictionary.chunk, tta, self.cfg.model.std_floor)
-                maps = m if maps is None else maps + m
+                maps, first = (m, m) if maps is None else (maps + m, first)
             if len(widths) > 1:
                 maps = maps / len(widths)
+                if not self.cfg.model.extra_widths_fg:
+                    maps = maps.at[:, 0].set(first[:, 0])
             out.append(maps[:n])
         return out[0] if len(out) == 1 else jnp.concatenate(out)
 
