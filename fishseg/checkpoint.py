@@ -33,7 +33,9 @@ import numpy as np
 from fishseg.io.export import atomic_write
 
 CHECKPOINT = "checkpoint.json"
-FORMAT_VERSION = 2
+#: 3 (session 13): frame times from the container, and the held frames' times saved;
+#: a checkpoint of an older format starts the input afresh (its times were frame / fps).
+FORMAT_VERSION = 3
 
 
 def input_identity(source: Any) -> list:
