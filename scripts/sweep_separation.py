@@ -31,8 +31,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from sweep_tracking import _by_truth, _released
-from validation_videos import generated_videos
+from validation_videos import generated_videos, released_outputs, tracks_by_truth
 
 from fishseg.config import override
 from fishseg.io.video import FrameReader
@@ -119,12 +118,12 @@ def main() -> None:
             labels = [x for i in range(0, len(fg), 8)
                       for x in np.asarray(separate(fg[i:i + 8].astype(np.float32),
                                                    b[i:i + 8].astype(np.float32), sep))]
-            released, distinct = _released(labels, model.cfg.track)
+            released, distinct = released_outputs(labels, model.cfg.track)
             counts = [int(np.unique(o).size - (o == 0).any()) for o in released]
             mae = count_scores(sure, counts, true_max=possible)["mae"]
             errs.append(mae * len(counts))
             found, true = found + distinct, true + n_true
-            tally += _by_truth(released, truth)
+            tally += tracks_by_truth(released, truth)
             idf1.append(track_scores(truth, released)["idf1"])
             per.append(f"{spec}: {mae:.2f}, {distinct}/{n_true}")
         n = sum(len(v[2]) for v in videos)

@@ -28,16 +28,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from validation_videos import generated_videos
+from validation_videos import generated_videos, released_outputs, tracks_by_truth
 
 from fishseg.config import override
-from fishseg.counted import CountedTracks
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores
 from fishseg.model.bundle import load_model
 from fishseg.separate import separate, separation_maps
 from fishseg.track_metrics import track_scores
-from fishseg.tracking import Tracker
 
 
 def _segment(model, video: Path) -> list[np.ndarray]:
@@ -47,37 +45,6 @@ def _segment(model, video: Path) -> list[np.ndarray]:
             fg, edge = separation_maps(model, frames)
             out += list(np.asarray(separate(fg, edge, model.cfg.separate)))
     return out
-
-
-def _released(labels: list[np.ndarray], cfg) -> tuple[list[np.ndarray], int]:
-    """The outputs' labels (counted fish only, as ``fishseg segment`` writes them) and
-    the distinct fish."""
-    tracker = Tracker(cfg)
-    release = CountedTracks(tracker)
-    out = [o for i, lab in enumerate(labels) for _, o, _ in release.push(i, tracker.update(lab, i))]
-    out += [o for _, o, _ in release.flush()]
-    return out, tracker.distinct_count
-
-
-def _by_truth(released: list[np.ndarray], truth: np.ndarray) -> tuple[int, int, int]:
-    """(true fish found, duplicate tracks, not-a-fish tracks) of the released tracks."""
-    votes: dict[int, dict[int, int]] = {}
-    for out, true in zip(released, truth, strict=True):
-        m = out > 0
-        pairs, n = np.unique(np.stack([out[m], true[m]]), axis=1, return_counts=True)
-        for (t, g), k in zip(pairs.T.tolist(), n.tolist(), strict=True):
-            votes.setdefault(t, {})[g] = votes.setdefault(t, {}).get(g, 0) + k
-    found: set[int] = set()
-    dup = not_fish = 0
-    for v in votes.values():
-        g = max(v, key=v.get)
-        if g == 0 or v[g] < 0.5 * sum(v.values()):
-            not_fish += 1
-        elif g in found:
-            dup += 1
-        else:
-            found.add(g)
-    return len(found), dup, not_fish
 
 
 def _cache_file(folder: Path, spec: str, checksum: str) -> Path:
@@ -151,13 +118,13 @@ def main() -> None:
                                   off_belt_share=ob, hidden_gap=hg)
         errs, found, true, per, tally, idf1, idsw = [], 0, 0, [], np.zeros(3, int), [], 0
         for spec, n_true, (sure, possible, truth), labels in videos:
-            released, distinct = _released(labels, cfg)
+            released, distinct = released_outputs(labels, cfg)
             counts = [int(np.unique(o).size - (o == 0).any()) for o in released]
             # barely visible fish are don't care
             err = count_scores(sure, counts, true_max=possible)["mae"]
             errs += [err] * len(counts)
             found, true = found + distinct, true + n_true
-            tally += _by_truth(released, truth)
+            tally += tracks_by_truth(released, truth)
             ts = track_scores(truth, released)
             idf1.append(ts["idf1"])
             idsw += ts["id_switches"]
