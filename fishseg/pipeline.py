@@ -295,7 +295,6 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
     """
     if start_s == 0 and end_s is None:
         return 0, None
-    info = probe(source, fps=fps)
     times = frame_times(source, until_s=max(start_s, end_s or 0.0))
     if times is not None:
         first = int(np.searchsorted(times, start_s - 1e-9))
@@ -306,6 +305,7 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
         if end_s is None:
             return first, None
         return first, max(first + 1, int(np.searchsorted(times, end_s - 1e-9)))
+    info = probe(source, fps=fps)  # image sequences, and files without timestamps
     first = math.ceil(start_s * info.fps - 1e-9)
     if info.frames is not None and first >= info.frames:
         raise ValueError(f"{source}: the time window starts at {start_s:g} s, after the end of "
