@@ -22,13 +22,16 @@ naming the file/key and exits with status 2; ``--debug`` shows the full tracebac
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 
 from fishseg import __version__
 from fishseg.config import Config, load_config, override, to_dict
+from fishseg.io.recording import parse_datetime
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -94,8 +97,14 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _time_of_day(text: str) -> float:
-    """Seconds from ``SS[.f]``, ``MM:SS[.f]`` or ``HH:MM:SS[.f]``."""
+def _time_of_day(text: str) -> float | datetime:
+    """Seconds from ``SS[.f]``, ``MM:SS[.f]`` or ``HH:MM:SS[.f]`` into the input, or a
+    clock time ``YYYY-MM-DDTHH:MM[:SS][+HH:MM]`` (a datetime)."""
+    if re.match(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            return parse_datetime(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     parts = text.strip().split(":")
     try:
         if len(parts) > 3 or any(p == "" for p in parts):
@@ -103,13 +112,23 @@ def _time_of_day(text: str) -> float:
         nums = [float(p) for p in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected seconds, MM:SS or HH:MM:SS, got {text!r}") from None
+            f"expected seconds, MM:SS, HH:MM:SS or a date and time, got {text!r}") from None
     if any(n < 0 for n in nums) or any(n >= 60 for n in nums[1:]):
         raise argparse.ArgumentTypeError(f"not a time: {text!r}")
     total = 0.0
     for n in nums:
         total = total * 60 + n
     return total
+
+
+def _recording_start(text: str) -> str | datetime:
+    """``auto``, ``none`` or a date and time."""
+    if text in ("auto", "none"):
+        return text
+    try:
+        return parse_datetime(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}; or auto, or none") from None
 
 
 def _at_least_one(text: str) -> int:
@@ -130,7 +149,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
                   overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
                   roi=args.roi, frame_step=args.frame_step, start_s=args.start,
-                  end_s=args.end,
+                  end_s=args.end, recording_start=args.recording_start,
                   checkpoint_every=args.checkpoint_every)
     if args.engine == "ray":  # workers load the model; they apply the overrides to its config
         from fishseg.engines.ray import ConfigPatch, import_ray, segment_inputs_ray
@@ -278,9 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "times stay the video's; a fish must still be seen in "
                         "track.min_frames processed frames to count)")
     g.add_argument("--start", type=_time_of_day, default=0.0, metavar="TIME",
-                   help="process from this time of each input on: seconds, MM:SS or HH:MM:SS")
+                   help="process from this time of each input on: seconds, MM:SS or HH:MM:SS "
+                        "into it, or a clock time such as 2026-11-24T05:42 (placed by each "
+                        "input's recording start; inputs outside the window are skipped)")
     g.add_argument("--end", type=_time_of_day, default=None, metavar="TIME",
                    help="process up to this time of each input (default: its end)")
+    g.add_argument("--recording-start", type=_recording_start, default="auto", metavar="WHEN",
+                   help="clock time of the first frame, for the datetime columns and clock "
+                        "windows: auto (from the file name, e.g. cam2_20261124_053000.mp4, "
+                        "else the container's creation_time; the default), none, or a date "
+                        "and time such as 2026-11-24T05:30:00+01:00 (one input only)")
     g.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                    help="save progress every N processed frames, so that a run that stops "
                         "(Ctrl-C, a crash) resumes there when run again (default 1000; 0: off)")

@@ -22,6 +22,7 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,8 @@ from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
 from fishseg.io.export import ExportWriter, atomic_write, is_complete, mark_left_out
 from fishseg.io.images import IMAGE_SUFFIXES
+from fishseg.io.recording import OutsideWindow, check_given, window_seconds
+from fishseg.io.recording import recording_start as recording_start_of
 from fishseg.io.video import FrameReader, frame_times, probe
 from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate, separation_maps
@@ -105,7 +108,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                   cfg: Config | None = None, batch_size: int = 8, scale: float = 1.0,
                   overlay: bool = True, overwrite: bool = False, fps: float = 1.0,
                   roi: str | Path | np.ndarray | None = None, frame_step: int = 1,
-                  start_s: float = 0.0, end_s: float | None = None,
+                  start_s: float | datetime = 0.0, end_s: float | datetime | None = None,
+                  recording_start: str | datetime | None = "auto",
                   checkpoint_every: int = 1000, progress: bool = True,
                   background_export: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
@@ -131,7 +135,12 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             ``track.min_frames`` count processed frames; the overlay plays at fps / n.
         start_s, end_s: process only the frames from ``start_s`` up to (not including)
             ``end_s`` seconds of the input (``end_s`` None: to its end); frame numbers and
-            times stay the input's.
+            times stay the input's. Either may be a clock time (a datetime), placed by
+            the recording's start: an input the window does not overlap is skipped.
+        recording_start: the clock time of the input's first frame, for the clock-time
+            columns of counts.csv and fish.csv and clock-time windows:
+            :func:`fishseg.io.recording.recording_start` (``"auto"``: from the file name
+            or the container; ``"none"``; a datetime or ISO 8601 text).
         checkpoint_every: save the run's state every this many processed frames (0:
             never), so that an interrupted run of the same input resumes there
             (:mod:`fishseg.checkpoint`); a resumed run gives the same outputs.
@@ -142,7 +151,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             then the time spent waiting on that thread.
 
     Returns:
-        the summary written to ``summary.json`` (``{"skipped": True, ...}`` when skipped).
+        the summary written to ``summary.json`` (``{"skipped": True, "output": ...,
+        "reason": ...}`` when skipped: already complete, or outside a clock-time window).
 
     Raises:
         fishseg.io.video.VideoError: the input cannot be read (names the file and frame).
@@ -151,11 +161,21 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     out_dir = Path(out_dir)
     if checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be >= 0 (0: no checkpoints), got {checkpoint_every}")
-    if start_s < 0 or (end_s is not None and end_s <= start_s):
-        raise ValueError(f"the time window must have 0 <= start < end, got start {start_s} s, "
-                         f"end {end_s} s")
     if is_complete(out_dir) and not overwrite:
-        return {"skipped": True, "output": str(out_dir)}
+        return {"skipped": True, "output": str(out_dir),
+                "reason": "already complete (use --overwrite to redo)"}
+    rec = recording_start_of(source, recording_start)
+    clock_window = isinstance(start_s, datetime) or isinstance(end_s, datetime)
+    try:
+        start_s, end_s = window_seconds(start_s, end_s, rec, source)
+        if start_s < 0 or (end_s is not None and end_s <= start_s):
+            raise ValueError(f"the time window must have 0 <= start < end, got start "
+                             f"{start_s} s, end {end_s} s")
+        first, stop = _window_frames(source, fps, start_s, end_s)
+    except OutsideWindow as e:
+        if not clock_window:
+            raise
+        return {"skipped": True, "output": str(out_dir), "reason": str(e)}
     if model is None:
         from fishseg.model.bundle import load_model
 
@@ -167,7 +187,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     key = checkpoint.run_key(
         source, model=getattr(model, "checksum", None), cfg=to_dict(cfg), scale=scale,
         overlay=overlay, fps=fps, frame_step=frame_step, batch_size=batch_size,
-        start_s=start_s, end_s=end_s,
+        start_s=start_s, end_s=end_s, recording=rec.describe() if rec else None,
         roi=(hashlib.sha256(np.ascontiguousarray(roi)).hexdigest()
              if isinstance(roi, np.ndarray) else None if roi is None else str(roi)))
     resume = None if overwrite else checkpoint.load(stage, key)
@@ -181,7 +201,6 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         resumed_at.append(int(ck_meta["next_frame"]))
     saved_errors = list(ck_meta.get("skipped_frames", []))
     since_checkpoint = 0
-    first, stop = _window_frames(source, fps, start_s, end_s)
     # the times of frames the counted-fish release still holds (read from the container)
     stamps = {int(k): float(v) for k, v in ck_meta.get("held_times", {}).items()}
     with FrameReader(source, batch_size, start=ck_meta.get("next_frame", first), step=frame_step,
@@ -212,6 +231,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             exporter = ExportWriter(
                 stage, input_name=str(source), fps=info.fps, width=w, height=h,
                 cm_per_pixel=cm, cm_columns=cm is not None or plane is not None,
+                recording_start=rec.time if rec else None,
                 overlay=overlay, overlay_fps=info.fps / frame_step,
                 resume=(ck_meta["export"], checkpoint.group(ck, "export")) if resume else None)
             if background_export:
@@ -259,6 +279,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
                     extra={"scale": scale, "frame_step": frame_step,
                            "window_s": [start_s, end_s],
+                           "recording_start": rec.describe() if rec else None,
                            "calibration": (plane.describe() if plane is not None else
                                            None if cm is None else f"{cm:g} cm per pixel"),
                            "tracks_started": len(tracker.tracks),
@@ -291,7 +312,8 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
     file; image sequences, and files without timestamps, by ``index / fps``.
 
     Raises:
-        ValueError: the window starts after the end of the input (names it and its length).
+        OutsideWindow: the window starts after the end of the input (names it and its
+            length).
     """
     if start_s == 0 and end_s is None:
         return 0, None
@@ -299,8 +321,8 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
     if times is not None:
         first = int(np.searchsorted(times, start_s - 1e-9))
         if first >= len(times):  # the whole file was read: nothing at or after start_s
-            raise ValueError(f"{source}: the time window starts at {start_s:g} s, after the "
-                             f"end of the input (its last frame, {len(times) - 1}, is at "
+            raise OutsideWindow(f"{source}: the time window starts at {start_s:g} s, after "
+                                f"the end of the input (its last frame, {len(times) - 1}, is at "
                              f"{times[-1]:.2f} s)")
         if end_s is None:
             return first, None
@@ -308,8 +330,8 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
     info = probe(source, fps=fps)  # image sequences, and files without timestamps
     first = math.ceil(start_s * info.fps - 1e-9)
     if info.frames is not None and first >= info.frames:
-        raise ValueError(f"{source}: the time window starts at {start_s:g} s, after the end of "
-                         f"the input ({info.frames / info.fps:.2f} s, {info.frames} frames)")
+        raise OutsideWindow(f"{source}: the time window starts at {start_s:g} s, after the end "
+                            f"of the input ({info.frames / info.fps:.2f} s, {info.frames} frames)")
     return first, None if end_s is None else max(first + 1, math.ceil(end_s * info.fps - 1e-9))
 
 
@@ -355,6 +377,7 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
             units += expand_inputs([raw])
         except OSError as e:
             results.append(InputResult(str(raw), "failed", out, str(e)))
+    check_given(kwargs.get("recording_start", "auto"), len(units))
     names: dict[str, int] = {}
     for unit in tqdm(units, desc="inputs", unit="input", disable=not progress or len(units) < 2):
         name = output_name(unit)
@@ -369,7 +392,8 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
                 model = load_model()
             s = segment_video(unit, dest, model=model, cfg=cfg, progress=progress, **kwargs)
             status = "skipped" if s.get("skipped") else "done"
-            msg = "already complete (use --overwrite to redo)" if status == "skipped" else (
+            msg = s.get("reason", "already complete (use --overwrite to redo)") if (
+                status == "skipped") else (
                 f"{s['frames']} frames, {s['distinct_fish']} fish")
             if s.get("skipped_frames"):
                 msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
@@ -399,9 +423,9 @@ def results_table(results: Sequence[InputResult]) -> str:
 
 
 #: Columns of ``OUT/inputs.csv`` (:func:`write_inputs_table`).
-INPUTS_COLUMNS = ("output", "input", "status", "frames", "video_s", "distinct_fish",
-                  "mean_fish_in_view", "max_fish_in_view", "seconds", "model_checksum",
-                  "message")
+INPUTS_COLUMNS = ("output", "input", "status", "recording_start", "frames", "video_s",
+                  "distinct_fish", "mean_fish_in_view", "max_fish_in_view", "seconds",
+                  "model_checksum", "message")
 
 
 def _counts_stats(out_dir: Path) -> tuple[str, str]:
@@ -447,6 +471,7 @@ def write_inputs_table(results: Sequence[InputResult], out: str | Path) -> Path:
                else output_name(Path(r.input)))
         rows[key] = {
             "output": key, "input": r.input, "status": r.status,
+            "recording_start": (s.get("recording_start") or {}).get("time", "") if done else "",
             "frames": s.get("frames", "") if done else "",
             "video_s": (f"{s['frames'] * s.get('frame_step', 1) / fps:.2f}"
                         if done and fps and "frames" in s else ""),

@@ -21,15 +21,17 @@ def write_vfr():
     """A function ``write(path, frames, times)`` that encodes (N, H, W, 3) uint8 RGB frames
     (even H and W) as an H.264 mp4 whose frames carry the given presentation times
     (seconds, increasing; millisecond time base): a variable-frame-rate file as CCTV
-    recorders write them when they drop frames."""
+    recorders write them when they drop frames. ``write(..., metadata={...})`` also sets
+    container tags (e.g. ``creation_time``)."""
     from fractions import Fraction
 
     import av
     import numpy as np
 
-    def write(path, frames, times):
+    def write(path, frames, times, metadata=None):
         tb = Fraction(1, 1000)
         with av.open(str(path), "w") as c:
+            c.metadata.update(metadata or {})
             s = c.add_stream("libx264", rate=25)
             s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
             s.time_base = s.codec_context.time_base = tb

@@ -121,6 +121,23 @@ def test_bad_times_are_usage_errors(text, capsys, tmp_path):
     assert e.value.code == 2 and "--start" in capsys.readouterr().err
 
 
+def test_clock_times_on_the_command_line(capsys, tmp_path):
+    from datetime import datetime, timezone
+
+    from fishseg.cli import _recording_start, _time_of_day
+
+    assert _time_of_day("2026-11-24T05:42") == datetime(2026, 11, 24, 5, 42)
+    assert _time_of_day("2026-11-24T05:42:10Z") == datetime(2026, 11, 24, 5, 42, 10,
+                                                            tzinfo=timezone.utc)
+    assert _recording_start("auto") == "auto" and _recording_start("none") == "none"
+    assert _recording_start("2026-11-24 05:30") == datetime(2026, 11, 24, 5, 30)
+    for flag, text in (("--start", "2026-13-01T00:00"), ("--recording-start", "yesterday")):
+        with pytest.raises(SystemExit) as e:
+            main(["segment", "x.mp4", "--out", str(tmp_path), flag, text])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and flag in err and repr(text) in err
+
+
 def test_evaluate_applies_set_to_the_models_settings(tmp_path):
     """``fishseg evaluate --set separate.*`` changes how the model separates (it was
     ignored before: evaluate used the settings stored in the bundle)."""

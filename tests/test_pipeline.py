@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -461,6 +463,67 @@ def test_a_time_window(belt, tmp_path):
         segment_video(src / "video.mp4", tmp_path / "x", model=ContentOracle(src), start_s=1,
                       end_s=0.5, **kw)
     assert not (tmp_path / "x").exists()
+
+
+def test_clock_times_and_a_clock_window_over_a_batch(belt, tmp_path, write_vfr):
+    """Recordings named by their start get clock times in counts.csv and fish.csv, and a
+    haul's clock-time window is cut out of each recording by its own start: recordings
+    the window misses are skipped, one without a start fails, naming why."""
+    src, _ = belt
+    frames = np.concatenate([f for _, f in FrameReader(src / "video.mp4", 8)])
+    times = np.round(np.arange(len(frames)) * 0.04, 3)          # 40 frames, 0 .. 1.56 s
+    d = tmp_path / "in"
+    d.mkdir()
+    a = write_vfr(d / "cam2_20261124_053000.mp4", frames, times)
+    b = write_vfr(d / "cam2_20261124_053001.mp4", frames, times)       # 1 s later
+    early = write_vfr(d / "cam2_20261124_050000.mp4", frames, times)   # over before
+    late = write_vfr(d / "cam2_20261124_060000.mp4", frames, times)    # starts after
+    nameless = write_vfr(d / "belt.mp4", frames, times)
+    t0 = datetime(2026, 11, 24, 5, 30)
+    kw = dict(batch_size=4, progress=False, overlay=False)
+    # the whole of one recording: clock time = start + the frame's time
+    s = segment_video(a, tmp_path / "whole", model=ContentOracle(src, frames=a), **kw)
+    assert s["recording_start"] == {"time": "2026-11-24T05:30:00", "from": "file name"}
+    rows = read_csv(tmp_path / "whole" / "counts.csv")
+    assert [r["datetime"] for r in rows] == [
+        (t0 + timedelta(seconds=t)).isoformat(timespec="milliseconds") for t in times]
+    fish = read_csv(tmp_path / "whole" / "fish.csv")
+    assert fish and all(r[f"{k}_datetime"] == rows[int(r[f"{k}_frame"])]["datetime"]
+                        for r in fish for k in ("first", "last"))
+    # 05:30:01.200 to 05:30:02: frames at 1.2 .. 1.56 s of a, 0.2 .. 0.96 s of b
+    results = segment_inputs(
+        [a, b, early, late, nameless], tmp_path / "out", model=ContentOracle(src, frames=a),
+        start_s=t0 + timedelta(seconds=1.2), end_s=t0 + timedelta(seconds=2), **kw)
+    status = {Path(r.input).name: (r.status, r.message) for r in results}
+    got = {n: [int(r["frame"]) for r in read_csv(tmp_path / "out" / n / "counts.csv")]
+           for n in ("cam2_20261124_053000", "cam2_20261124_053001")}
+    assert got == {"cam2_20261124_053000": list(range(30, 40)),
+                   "cam2_20261124_053001": list(range(5, 25))}
+    assert read_csv(tmp_path / "out" / "cam2_20261124_053001" / "counts.csv")[0][
+        "datetime"] == "2026-11-24T05:30:01.200"
+    assert status[early.name][0] == "skipped" and "after the end of the input" in status[
+        early.name][1]
+    assert status[late.name] == ("skipped", f"{late}: the time window ends before the "
+                                            "recording starts (2026-11-24T06:00:00)")
+    assert status[nameless.name][0] == "failed" and "recording's start is unknown" in status[
+        nameless.name][1]
+    assert not (tmp_path / "out" / "cam2_20261124_060000").exists()
+    table = {r["output"]: r for r in read_csv(write_inputs_table(results, tmp_path / "out"))}
+    assert table["cam2_20261124_050000"]["status"] == "skipped"
+    assert table["belt"]["status"] == "failed"
+    assert table["cam2_20261124_053001"]["recording_start"] == "2026-11-24T05:30:01"
+    # a start given by hand (with its zone), for one input; none turns the columns off
+    segment_video(nameless, tmp_path / "given", model=ContentOracle(src, frames=a),
+                  recording_start="2026-11-24T07:00:00+01:00", **kw)
+    assert read_csv(tmp_path / "given" / "counts.csv")[1]["datetime"] == (
+        "2026-11-24T07:00:00.040+01:00")
+    s = segment_video(a, tmp_path / "none", model=ContentOracle(src, frames=a),
+                      recording_start="none", **kw)
+    assert s["recording_start"] is None
+    assert {r["datetime"] for r in read_csv(tmp_path / "none" / "counts.csv")} == {""}
+    with pytest.raises(ValueError, match="2 inputs were given"):
+        segment_inputs([a, b], tmp_path / "two", model=ContentOracle(src, frames=a),
+                       recording_start="2026-11-24T05:30:00", **kw)
 
 
 def test_times_of_a_variable_frame_rate_video(belt, tmp_path, write_vfr):

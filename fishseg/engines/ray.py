@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from fishseg.config import Config, from_dict, load_config, override
 from fishseg.io.export import is_complete
+from fishseg.io.recording import check_given
 from fishseg.model.bundle import is_bundled_name
 from fishseg.pipeline import InputResult, expand_inputs, output_name
 
@@ -208,8 +209,9 @@ def _result(job: _Job, reply: dict) -> InputResult:
     if not reply["ok"]:
         return InputResult(src, "failed", job.dest, reply["message"])
     s = reply["summary"]
-    if s.get("skipped"):  # completed meanwhile by another run
-        return InputResult(src, "skipped", job.dest, "already complete (use --overwrite to redo)", s)
+    if s.get("skipped"):  # completed meanwhile by another run, or outside a clock window
+        return InputResult(src, "skipped", job.dest,
+                           s.get("reason", "already complete (use --overwrite to redo)"), s)
     msg = f"{s['frames']} frames, {s['distinct_fish']} fish"
     if s.get("skipped_frames"):
         msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
@@ -240,7 +242,8 @@ def segment_inputs_ray(inputs: Iterable[str | Path], out: str | Path, *,
         progress: show a tqdm bar over inputs on the driver.
         retries: times an input is retried on a fresh worker after its worker died.
         **segment_kwargs: passed on to :func:`fishseg.pipeline.segment_video`
-            (batch_size, scale, overlay, overwrite, fps, roi, frame_step).
+            (batch_size, scale, overlay, overwrite, fps, roi, frame_step, start_s, end_s,
+            recording_start, checkpoint_every).
 
     Returns:
         one :class:`fishseg.pipeline.InputResult` per input, in input order.
@@ -252,6 +255,8 @@ def segment_inputs_ray(inputs: Iterable[str | Path], out: str | Path, *,
     ray = import_ray()
     out = Path(out)
     results, todo = _plan(inputs, out, bool(segment_kwargs.get("overwrite")))
+    check_given(segment_kwargs.get("recording_start", "auto"),
+                sum(r is None or r.status == "skipped" for r in results))
     if not todo:
         return results
     started = not ray.is_initialized()

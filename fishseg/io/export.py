@@ -10,10 +10,13 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
                              CVAT reads it); one image entry per frame
     counts.csv               frame, time_s (the frame's time in the source: the container's
                              timestamp, so variable-frame-rate files are right),
+                             datetime (its clock time, ISO 8601, when the recording's
+                             start is known: :mod:`fishseg.io.recording`; else empty),
                              fish_in_view (instances in the frame's mask),
                              tracks_in_view (counted tracks spanning the frame)
     fish.csv                 one row per track: track_id, first_frame, last_frame,
-                             first_s, last_s (their times, as time_s), frames_seen,
+                             first_s, last_s (their times, as time_s), first_datetime,
+                             last_datetime (as datetime), frames_seen,
                              partial (1/0), median area_px, length_px, width_px
                              (+ area_cm2, length_cm, width_cm when calibrated)
     overlay.mp4              optional review video (:func:`draw_overlay` on each frame)
@@ -37,6 +40,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -46,6 +50,7 @@ from scipy import ndimage
 
 from fishseg.io.files import mkstemp_beside
 from fishseg.io.images import write_labels
+from fishseg.io.recording import clock_text
 from fishseg.measure import check_labels, instance_pixels
 
 SUMMARY = "summary.json"
@@ -311,13 +316,15 @@ class ExportWriter:
             for inputs of more than one frame (0.3 s per input).
         resume: what :meth:`checkpoint` returned in an interrupted run into the same
             ``out_dir``: continue from there (frames written after it are written again).
+        recording_start: the clock time of the source's first frame: fills the
+            ``datetime`` columns of counts.csv and fish.csv (empty without it).
     """
 
     def __init__(self, out_dir, *, input_name: str, fps: float, width: int, height: int,
                  cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23,
                  overlay_fps: float | None = None, charts: bool = True,
                  resume: tuple[dict, dict[str, np.ndarray]] | None = None,
-                 cm_columns: bool | None = None):
+                 cm_columns: bool | None = None, recording_start: datetime | None = None):
         self.out_dir = Path(out_dir)
         (self.out_dir / "masks").mkdir(parents=True, exist_ok=True)
         self.input_name, self.fps = str(input_name), float(fps)
@@ -325,6 +332,7 @@ class ExportWriter:
         self.cm_per_pixel = cm_per_pixel
         self.cm_columns = cm_per_pixel is not None if cm_columns is None else bool(cm_columns)
         self.charts = bool(charts)
+        self.recording_start = recording_start
         self.counts: list[tuple[int, float, int]] = []
         self._next_ann = 1
         #: True once :meth:`checkpoint` ran: :meth:`abort` then keeps what a resumed run
@@ -444,6 +452,8 @@ class ExportWriter:
             if frame is None:
                 raise ValueError(f"{self.out_dir}: frame {frame_index}: overlay needs the frame")
             caption = f"frame {int(frame_index)}   fish in view {len(anns)}"
+            if self.recording_start is not None:  # the clock, to the second, as CCTV shows it
+                caption = f"{self._clock(t)[:19].replace('T', ' ')}   {caption}"
             self._overlay_writer().write(draw_overlay(frame, lab, caption=caption))
 
     def _write_instances(self) -> None:
@@ -493,16 +503,19 @@ class ExportWriter:
                                [t for t in tracks if t.frames_seen >= min_frames])
         with atomic_write(self.out_dir / "counts.csv") as f:
             w = csv.writer(f)
-            w.writerow(["frame", "time_s", "fish_in_view", "tracks_in_view"])
-            w.writerows((i, f"{t:.3f}", n, v) for (i, t, n), v in zip(self.counts, in_view))
+            w.writerow(["frame", "time_s", "datetime", "fish_in_view", "tracks_in_view"])
+            w.writerows((i, f"{t:.3f}", self._clock(t), n, v)
+                        for (i, t, n), v in zip(self.counts, in_view))
         time_of = {i: t for i, t, _ in self.counts}
         rows = [{**t.summary(self.cm_per_pixel), "counted": t.frames_seen >= min_frames}
                 for t in sorted(tracks, key=lambda t: t.id)]
         for r in rows:  # when the fish passed, in the source's time (counts.csv's time_s)
             for k in ("first", "last"):
                 r[f"{k}_s"] = time_of.get(r[f"{k}_frame"], r[f"{k}_frame"] / self.fps)
-        cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "frames_seen",
-                "partial", "counted", "area_px", "length_px", "width_px"]
+                r[f"{k}_datetime"] = self._clock(r[f"{k}_s"])
+        cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "first_datetime",
+                "last_datetime", "frames_seen", "partial", "counted", "area_px", "length_px",
+                "width_px"]
         if self.cm_columns:
             cols += ["area_cm2", "length_cm", "width_cm"]
         with atomic_write(self.out_dir / "fish.csv") as f:
@@ -529,6 +542,12 @@ class ExportWriter:
         with atomic_write(self.out_dir / SUMMARY) as f:
             json.dump(summary, f, indent=2)
         return summary
+
+    def _clock(self, seconds: float) -> str:
+        """The clock time ``seconds`` into the source ('' when its start is unknown)."""
+        if self.recording_start is None:
+            return ""
+        return clock_text(self.recording_start, seconds)
 
     def _cleanup(self) -> None:
         for f in self._spool.values():
