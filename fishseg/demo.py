@@ -7,6 +7,7 @@ compares the counts with the truth, and says where the overlay video is.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -60,8 +61,8 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
     dest = out / "segmented" / "video"
     summary = segment_video(src / "video.mp4", dest, model=model, overwrite=True,
                             progress=progress)
-    counts = [int(line.split(",")[2]) for line in
-              (dest / "counts.csv").read_text().splitlines()[1:]]
+    with open(dest / "counts.csv", newline="", encoding="utf-8") as f:
+        counts = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
     sure, possible = _true_counts(src / "masks")
     n = min(len(counts), len(sure))
     err = count_scores(sure[:n], counts[:n], true_max=possible[:n])
