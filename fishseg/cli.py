@@ -383,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("fishseg: interrupted" + (
+    except KeyboardInterrupt as e:
+        print("fishseg: interrupted" + (f": {e}" if str(e) else "") + (
             " (an input stopped after its last checkpoint resumes there when the same "
             "command is run again)" if args.command == "segment" else ""), file=sys.stderr)
         return 130

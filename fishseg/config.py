@@ -123,6 +123,9 @@ class TrainConfig:
                    "~8x more patches per second on a CPU (docs/performance.md)",
                    min=0, max=64)
     max_frames: int = _f(0, "use at most this many frames (0 = all)", min=0)
+    checkpoint_minutes: float = _f(5.0, "save the training's state this often (and on "
+                                   "Ctrl-C) beside the model file, so that the same command "
+                                   "resumes an interrupted training (0 = never)", min=0.0)
     tune_separation: bool = _f(True, "tune the separation thresholds on the validation frames "
                                "and store them in the model (fishseg.tune)")
     retune_min_fish: int = _f(50, "with init: re-tune the init model's separation settings "

@@ -428,6 +428,17 @@ INPUTS_COLUMNS = ("output", "input", "status", "recording_start", "frames", "vid
                   "model_checksum", "message")
 
 
+def _video_seconds(s: dict) -> str:
+    """How much video an input's outputs cover: from its first to its last frame's time,
+    plus one frame (as text; '' when unknown). Outputs older than ``span_s``: frames x
+    step / fps."""
+    fps, step = s.get("fps") or 0, s.get("frame_step", 1)
+    if s.get("span_s") and fps:
+        first, last = s["span_s"]
+        return f"{last - first + step / fps:.2f}"
+    return f"{s['frames'] * step / fps:.2f}" if fps and "frames" in s else ""
+
+
 def _counts_stats(out_dir: Path) -> tuple[str, str]:
     """(mean, max) of fish_in_view in ``out_dir/counts.csv``, as text ('' if none)."""
     try:
@@ -465,7 +476,6 @@ def write_inputs_table(results: Sequence[InputResult], out: str | Path) -> Path:
             with contextlib.suppress(OSError, ValueError):
                 s = json.loads((Path(r.out_dir) / "summary.json").read_text(encoding="utf-8"))
         mean, peak = _counts_stats(Path(r.out_dir)) if done else ("", "")
-        fps = s.get("fps") or 0
         # an input that could not even be listed (missing) has no folder of its own
         key = (Path(r.out_dir).name if Path(r.out_dir).resolve() != out.resolve()
                else output_name(Path(r.input)))
@@ -473,8 +483,7 @@ def write_inputs_table(results: Sequence[InputResult], out: str | Path) -> Path:
             "output": key, "input": r.input, "status": r.status,
             "recording_start": (s.get("recording_start") or {}).get("time", "") if done else "",
             "frames": s.get("frames", "") if done else "",
-            "video_s": (f"{s['frames'] * s.get('frame_step', 1) / fps:.2f}"
-                        if done and fps and "frames" in s else ""),
+            "video_s": _video_seconds(s) if done else "",
             "distinct_fish": s.get("distinct_fish", "") if done else "",
             "mean_fish_in_view": mean, "max_fish_in_view": peak,
             "seconds": s.get("seconds", "") if done else "",

@@ -16,6 +16,8 @@ convolutions make it minutes on a CPU, see :mod:`fishseg.model.head`)::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -26,7 +28,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from fishseg.config import Config
+from fishseg.config import Config, to_dict
+from fishseg.model import resume
 from fishseg.model.bundle import FishsegModel, load_model
 from fishseg.model.dictionary import build_dictionary, fit_pca
 from fishseg.model.fit import EVAL_BATCH, TrainingError, fit, plot_history
@@ -164,14 +167,18 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
                                       batches(source, pick, t.batch_size, key, t.augment)])
         pca = fit_pca(pca_patches.reshape(len(pick), -1), cfg.model.code_dim, t.seed)
 
+    state = resume.state_path(out)
+    run_key = training_key(cfg, images, labels, init_model)
     if init_model is None:
-        net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress)
+        net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress, checkpoint=state,
+                        run_key=run_key)
     else:
         start = start_params(init_model.net, cfg, source, train_c, pca, key)
         if t.finetune == "head":
             net, hist = fit_head(start, source, train_c, val_c, pca, cfg, progress=progress)
         else:
-            net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress, init=start)
+            net, hist = fit(source, train_c, val_c, pca, cfg, progress=progress, init=start,
+                            checkpoint=state, run_key=run_key)
     curve = plot_history(hist, out.with_name(out.stem + ".curve.png"))
 
     # Dictionary: codewords of (unaugmented) training patches -> their true targets
@@ -201,6 +208,8 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
             "first_train_loss": float(np.mean(hist.train[:5])),
             "final_train_loss": float(np.mean(hist.train[-5:])),
             "dictionary_entries": int(len(keys)), "curve": curve.name}
+    if hist.resumed_at:
+        meta["resumed_after_steps"] = hist.resumed_at
     if init_model is not None:
         meta["init"] = {"model": cfg.train.init, "checksum": init_model.checksum,
                         "finetune": t.finetune,
@@ -217,7 +226,28 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
                        f"train.retune_min_fish ({t.retune_min_fish}): the init model's "
                        f"separation settings are kept"}
     model.meta["train_seconds"] = round(time.perf_counter() - started, 1)
-    return model.save(out)
+    path = model.save(out)
+    state.unlink(missing_ok=True)
+    return path
+
+
+def training_key(cfg: Config, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                 init_model: FishsegModel | None) -> str:
+    """Identity of a training run, for resuming it (:mod:`fishseg.model.resume`): the
+    settings (but how often to checkpoint), the frames and labels (sha256 of their
+    pixels), the model it starts from and the fishseg version."""
+    from fishseg import __version__
+
+    h = hashlib.sha256()
+    settings = to_dict(dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, checkpoint_minutes=0.0)))
+    h.update(json.dumps({"settings": settings, "version": __version__,
+                         "init": init_model.checksum if init_model else None},
+                        sort_keys=True, default=str).encode())
+    for a in (*images, *labels):
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
 
 
 def train_and_evaluate(data: list[str | Path], out: str | Path, cfg: Config, *,

@@ -23,6 +23,7 @@ from fishseg.io.images import read_labels, write_image
 from fishseg.io.video import FrameReader, VideoWriter, probe
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.pipeline import (
+    InputResult,
     expand_inputs,
     results_table,
     segment_inputs,
@@ -544,6 +545,11 @@ def test_times_of_a_variable_frame_rate_video(belt, tmp_path, write_vfr):
     fish = read_csv(ref / "fish.csv")
     assert fish and all(float(r[f"{k}_s"]) == times[int(r[f"{k}_frame"])]
                         for r in fish for k in ("first", "last"))
+    # the video's length in inputs.csv is its times' (fps is the average rate)
+    summary = json.loads((ref / "summary.json").read_text())
+    assert summary["span_s"] == [0.0, times[-1]]
+    (row,) = read_csv(write_inputs_table([InputResult(str(video), "done", ref)], tmp_path))
+    assert float(row["video_s"]) == pytest.approx(times[-1] + 1 / summary["fps"], abs=0.01)
     # Ctrl-C after 5 batches, then resumed from the checkpoint: the same times
     out = tmp_path / "out" / "vfr"
     with pytest.raises(KeyboardInterrupt):

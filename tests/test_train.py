@@ -120,3 +120,84 @@ def test_training_with_a_contact_map(tmp_path):
     # segment() separates on the contact map, with the thresholds tuned on it
     np.testing.assert_array_equal(m.segment(sample.image[None]),
                                   np.asarray(separate(fg, boundary, m.cfg.separate)))
+
+
+def _interrupt_at(monkeypatch, step, error=None):
+    """Ctrl-C (a real SIGINT) or ``error`` raised during training step ``step``."""
+    import signal
+
+    from fishseg.model.fit import LossWatch
+
+    update = LossWatch.update
+
+    def patched(self, s, loss):
+        if s == step:
+            if error is None:
+                signal.raise_signal(signal.SIGINT)
+            else:
+                raise error
+        return update(self, s, loss)
+
+    monkeypatch.setattr(LossWatch, "update", patched)
+
+
+def test_an_interrupted_training_resumes_to_the_same_model(trained, tmp_path, monkeypatch):
+    """Ctrl-C saves the training's state at the end of the step under way; the same call
+    then resumes there and writes the weights an uninterrupted run writes."""
+    from fishseg.model.resume import state_path
+
+    out = tmp_path / "m.fishseg"
+    _interrupt_at(monkeypatch, 12)
+    with pytest.raises(KeyboardInterrupt, match=r"after step 12 of 30; its state is saved in "
+                                                r".*m\.fishseg\.training\.npz: run the same"):
+        train_on_samples(toy_samples(4), from_dict(TINY), out, progress=False)
+    assert state_path(out).is_file() and not out.exists()
+    monkeypatch.undo()
+    train_on_samples(toy_samples(4), from_dict(TINY), out, progress=False)
+    got, ref = FishsegModel.load(out), FishsegModel.load(trained[0])
+    assert got.meta["resumed_after_steps"] == [12] and not state_path(out).exists()
+    for k, v in ref.arrays().items():
+        np.testing.assert_array_equal(got.arrays()[k], v, err_msg=k)
+    assert got.checksum == ref.checksum
+
+
+def test_a_crashed_training_resumes_from_its_last_checkpoint(trained, tmp_path, monkeypatch):
+    from fishseg.model.resume import state_path
+
+    cfg = from_dict({**TINY, "train": {**TINY["train"], "checkpoint_minutes": 1e-9}})
+    out = tmp_path / "m.fishseg"
+    _interrupt_at(monkeypatch, 20, OSError("No space left on device"))
+    with pytest.raises(OSError, match="No space left"):
+        train_on_samples(toy_samples(4), cfg, out, progress=False)
+    assert state_path(out).is_file() and not out.exists()
+    monkeypatch.undo()
+    train_on_samples(toy_samples(4), cfg, out, progress=False)
+    got, ref = FishsegModel.load(out), FishsegModel.load(trained[0])
+    assert got.meta["resumed_after_steps"] == [19]     # saved after every step here
+    for k, v in ref.arrays().items():
+        np.testing.assert_array_equal(got.arrays()[k], v, err_msg=k)
+
+
+def test_a_foreign_or_damaged_training_state_is_not_resumed(trained, tmp_path, monkeypatch):
+    from fishseg.model.resume import state_path
+
+    out = tmp_path / "m.fishseg"
+    _interrupt_at(monkeypatch, 12)
+    with pytest.raises(KeyboardInterrupt):
+        train_on_samples(toy_samples(4), from_dict(TINY), out, progress=False)
+    monkeypatch.undo()
+    # other frames: the saved state is another training's
+    with pytest.warns(UserWarning, match=r"m\.fishseg\.training\.npz: a checkpoint of another "
+                                         r"training"):
+        train_on_samples(toy_samples(4, seed=1), from_dict(TINY), out, progress=False)
+    assert "resumed_after_steps" not in FishsegModel.load(out).meta
+    # a damaged one: a warning naming it, then a fresh start to the same model as always
+    state_path(out).write_bytes(b"PK\x03\x04 not a whole file")
+    out.unlink()
+    with pytest.warns(UserWarning, match=r"m\.fishseg\.training\.npz: cannot read the training "
+                                         r"checkpoint"):
+        train_on_samples(toy_samples(4), from_dict(TINY), out, progress=False)
+    got, ref = FishsegModel.load(out), FishsegModel.load(trained[0])
+    assert "resumed_after_steps" not in got.meta
+    for k, v in ref.arrays().items():
+        np.testing.assert_array_equal(got.arrays()[k], v, err_msg=k)

@@ -533,7 +533,11 @@ class ExportWriter:
         self._finish_overlay()
         from fishseg import __version__
 
+        times = [t for _, t, _ in self.counts]
         summary = {"input": self.input_name, "frames": len(self.counts), "fps": self.fps,
+                   # the first and last written frame's times (fps is the container's
+                   # average rate: for a variable-frame-rate file these are the truth)
+                   "span_s": [round(min(times), 3), round(max(times), 3)] if times else None,
                    "width": self.width, "height": self.height,
                    "distinct_fish": len(tracks) if distinct_fish is None else int(distinct_fish),
                    "tracks": len(tracks), "min_track_frames": int(min_frames),

@@ -10,8 +10,10 @@ when the loss turns NaN/inf or diverges. Everything random is derived from
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from fishseg.config import Config, TrainConfig
+from fishseg.model import resume
 from fishseg.model.crops import crop_corners, crop_loss, make_crop_batch
 from fishseg.model.dictionary import encode
 from fishseg.model.network import FieldNet, get_params, set_params
@@ -48,6 +51,8 @@ class History:
     val: list[float] = field(default_factory=list)
     best_step: int = 0
     best_val: float = math.inf
+    #: steps after which an interrupted training was resumed (:mod:`fishseg.model.resume`)
+    resumed_at: list[int] = field(default_factory=list)
 
 
 class LossWatch:
@@ -135,7 +140,8 @@ def evaluate_loss(model: FieldNet, pca: dict, source: PatchSource, centres: np.n
 
 def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray, pca: dict,
         cfg: Config, *, progress: bool = True,
-        init: dict[str, np.ndarray] | None = None) -> tuple[FieldNet, History]:
+        init: dict[str, np.ndarray] | None = None, checkpoint: str | Path | None = None,
+        run_key: str = "") -> tuple[FieldNet, History]:
     """Train the network.
 
     Args:
@@ -148,12 +154,19 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
         progress: show a tqdm bar.
         init: weights to start from (:func:`fishseg.model.network.get_params` layout);
             None starts from random weights seeded by ``train.seed``.
+        checkpoint: a file for the training's state (:mod:`fishseg.model.resume`): saved
+            every ``train.checkpoint_minutes`` and on Ctrl-C (then KeyboardInterrupt is
+            raised after saving); a state of the same run found there is resumed, with
+            the same result as an uninterrupted run. None: no checkpoints.
+        run_key: identity of the run (data, settings, version); a checkpoint with
+            another key is not resumed.
 
     Returns:
         ``(model, history)``: the network with the weights of the best validation loss.
 
     Raises:
         TrainingError: the loss became NaN/inf or diverged.
+        KeyboardInterrupt: Ctrl-C; with ``checkpoint`` after the state was saved.
     """
     t = cfg.train
     if len(train_centres) == 0:
@@ -169,31 +182,64 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
     hist = History()
     best = get_params(model)
     watch = LossWatch(t)
-    bar = tqdm(range(1, t.steps + 1), desc="training", disable=not progress, unit="step")
+    first = 1
+    checkpoint = Path(checkpoint) if checkpoint is not None and t.checkpoint_minutes else None
+    got = resume.load(checkpoint, run_key, model, optimizer) if checkpoint else None
+    if got:
+        meta, best = got
+        hist = History(**meta["history"])
+        watch.ema, watch.best = meta["watch"]
+        resume.set_rng_state(rng, meta["rng"])
+        first = meta["step"] + 1
+        hist.resumed_at.append(meta["step"])
+        if progress:
+            tqdm.write(f"resuming the training saved in {checkpoint} after step {meta['step']}")
+
+    def save(step: int) -> None:
+        resume.save(checkpoint, run_key, step=step, model=model, optimizer=optimizer,
+                    best=best, meta={"history": dataclasses.asdict(hist),
+                                     "watch": [watch.ema, watch.best],
+                                     "rng": resume.rng_state(rng)})
+
+    bar = tqdm(range(first, t.steps + 1), desc="training", disable=not progress, unit="step",
+               initial=first - 1, total=t.steps)
     g = crop_grid(source, np.unique(train_centres[:, 0]), t.crop) if t.crop else 0
     per_step = max(1, t.batch_size // (g * g)) if g else t.batch_size
-    for step in bar:
-        pick = train_centres[rng.integers(0, len(train_centres), per_step)]
-        k_aug, k_drop = jax.random.split(jax.random.fold_in(key, step))
-        if g:
-            corners = jnp.asarray(crop_corners(source, pick, g))
-            inputs, patches = make_crop_batch(frames, targets, corners, k_aug, g, t.augment)
-            loss = _crop_train_step(model, optimizer, pca_j, inputs, patches, k_drop,
-                                    tuple(t.balance))
-        else:
-            inputs, patches = make_batch(frames, targets, jnp.asarray(pick), k_aug, t.augment)
-            loss = _train_step(model, optimizer, pca_j, inputs, patches, k_drop)
-        loss = float(loss)
-        ema = watch.update(step, loss)
-        hist.steps.append(step)
-        hist.train.append(loss)
-        if step % t.eval_every == 0 or step == t.steps:
-            val = evaluate_loss(model, pca_j, source, val_centres, EVAL_BATCH)
-            hist.val_steps.append(step)
-            hist.val.append(val)
-            if val < hist.best_val:
-                hist.best_val, hist.best_step, best = val, step, get_params(model)
-            bar.set_postfix(loss=f"{ema:.4f}", val=f"{val:.4f}")
+    saved = time.monotonic()
+    with resume.StopRequest() as stop:
+        for step in bar:
+            pick = train_centres[rng.integers(0, len(train_centres), per_step)]
+            k_aug, k_drop = jax.random.split(jax.random.fold_in(key, step))
+            if g:
+                corners = jnp.asarray(crop_corners(source, pick, g))
+                inputs, patches = make_crop_batch(frames, targets, corners, k_aug, g, t.augment)
+                loss = _crop_train_step(model, optimizer, pca_j, inputs, patches, k_drop,
+                                        tuple(t.balance))
+            else:
+                inputs, patches = make_batch(frames, targets, jnp.asarray(pick), k_aug,
+                                             t.augment)
+                loss = _train_step(model, optimizer, pca_j, inputs, patches, k_drop)
+            loss = float(loss)
+            ema = watch.update(step, loss)
+            hist.steps.append(step)
+            hist.train.append(loss)
+            if step % t.eval_every == 0 or step == t.steps:
+                val = evaluate_loss(model, pca_j, source, val_centres, EVAL_BATCH)
+                hist.val_steps.append(step)
+                hist.val.append(val)
+                if val < hist.best_val:
+                    hist.best_val, hist.best_step, best = val, step, get_params(model)
+                bar.set_postfix(loss=f"{ema:.4f}", val=f"{val:.4f}")
+            if checkpoint and (stop.requested or step == t.steps
+                               or time.monotonic() - saved >= 60 * t.checkpoint_minutes):
+                save(step)  # at the end too: Ctrl-C in the dictionary or tuning redoes no step
+                saved = time.monotonic()
+            if stop.requested:
+                bar.close()
+                raise KeyboardInterrupt(
+                    f"training stopped after step {step} of {t.steps}" + (
+                        f"; its state is saved in {checkpoint}: run the same command again "
+                        "to resume" if checkpoint else ""))
     set_params(model, best)
     return model, hist
 
