@@ -322,8 +322,8 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
         first = int(np.searchsorted(times, start_s - 1e-9))
         if first >= len(times):  # the whole file was read: nothing at or after start_s
             raise OutsideWindow(f"{source}: the time window starts at {start_s:g} s, after "
-                                f"the end of the input (its last frame, {len(times) - 1}, is at "
-                             f"{times[-1]:.2f} s)")
+                                f"the end of the input (its last frame, {len(times) - 1}, is "
+                                f"at {times[-1]:.2f} s)")
         if end_s is None:
             return first, None
         return first, max(first + 1, int(np.searchsorted(times, end_s - 1e-9)))
