@@ -35,12 +35,29 @@ from fishseg.io.export import atomic_write
 CHECKPOINT = "checkpoint.json"
 #: 3 (session 13): frame times from the container, and the held frames' times saved;
 #: a checkpoint of an older format starts the input afresh (its times were frame / fps).
-FORMAT_VERSION = 3
+#: 4 (session 14): a video's identity includes a hash of its first and last bytes.
+FORMAT_VERSION = 4
+#: Bytes hashed at each end of a video file (:func:`input_identity`).
+SAMPLE_BYTES = 1 << 16
+
+
+def _ends_digest(path: Path) -> str:
+    """sha256 of a file's first and last :data:`SAMPLE_BYTES` bytes: a file copied over
+    with another recording of the same size and time stamp (``rsync -t``, a restored
+    backup) differs there (headers, timestamps, the index), at no cost for hour-long
+    files."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(SAMPLE_BYTES))
+        f.seek(max(0, f.seek(0, os.SEEK_END) - SAMPLE_BYTES))
+        h.update(f.read(SAMPLE_BYTES))
+    return h.hexdigest()
 
 
 def input_identity(source: Any) -> list:
     """What identifies an input's content cheaply: path, size and modification time of
-    each file (a video, or every image of a sequence), in order."""
+    each file (a video, or every image of a sequence), in order, and for a single file
+    (a video) a hash of its first and last 64 KiB."""
     if isinstance(source, (list, tuple)):
         files = [Path(p) for p in source]
     elif Path(source).is_dir():  # an image folder: every file in it
@@ -51,7 +68,8 @@ def input_identity(source: Any) -> list:
     for f in files:
         try:
             st = f.stat()
-            out.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+            out.append([str(f.resolve()), st.st_size, st.st_mtime_ns]
+                       + ([_ends_digest(f)] if len(files) == 1 else []))
         except OSError:  # the reader reports a missing or unreadable input in its words
             out.append([str(f), None, None])
     return out

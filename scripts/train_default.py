@@ -4,7 +4,11 @@ The default model is trained on synthetic discard-belt stills only (``fishseg.sy
 every still has its own belt, lighting, camera and fish, so the model has to learn fish
 and boundaries, not one belt. Everything is seeded: the same command gives the same file.
 
-    .venv/bin/python scripts/train_default.py      # ~6 min on an H100; a day on a 2-core CPU
+    .venv/bin/python scripts/train_default.py      # ~6 min on an H100; ~5.5 h on a 2-core CPU
+
+Stopped (Ctrl-C, a reboot), the same command resumes from the state saved beside
+``--out`` (``<out>.training.npz``, every 5 minutes) and writes the same model: on a CPU
+the recipe can be spread over several sittings.
 
 On a GPU, set ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` so that the same command
 gives the same weights there too (XLA's fastest GPU convolutions sum in no fixed order).
