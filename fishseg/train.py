@@ -232,22 +232,21 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
 
 
 def training_key(cfg: Config, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                 init_model: FishsegModel | None) -> str:
-    """Identity of a training run, for resuming it (:mod:`fishseg.model.resume`): the
-    settings (but how often to checkpoint), the frames and labels (sha256 of their
-    pixels), the model it starts from and the fishseg version."""
+                 init_model: FishsegModel | None) -> dict:
+    """Identity of a training run, for resuming it (:func:`fishseg.model.resume.same_run`):
+    ``{"data": sha256 of the frames' and labels' pixels, the model it starts from and
+    the fishseg version, "settings": the resolved settings (how often to checkpoint
+    set to its default: it changes nothing)}``."""
     from fishseg import __version__
 
-    h = hashlib.sha256()
-    settings = to_dict(dataclasses.replace(
-        cfg, train=dataclasses.replace(cfg.train, checkpoint_minutes=0.0)))
-    h.update(json.dumps({"settings": settings, "version": __version__,
-                         "init": init_model.checksum if init_model else None},
-                        sort_keys=True, default=str).encode())
+    h = hashlib.sha256(json.dumps({"version": __version__, "init": init_model.checksum
+                                   if init_model else None}).encode())
     for a in (*images, *labels):
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(np.ascontiguousarray(a).data)
-    return h.hexdigest()
+    settings = to_dict(dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, checkpoint_minutes=Config().train.checkpoint_minutes)))
+    return {"data": h.hexdigest(), "settings": settings}
 
 
 def train_and_evaluate(data: list[str | Path], out: str | Path, cfg: Config, *,

@@ -201,3 +201,29 @@ def test_a_foreign_or_damaged_training_state_is_not_resumed(trained, tmp_path, m
     assert "resumed_after_steps" not in got.meta
     for k, v in ref.arrays().items():
         np.testing.assert_array_equal(got.arrays()[k], v, err_msg=k)
+
+
+def test_which_checkpoints_belong_to_a_run():
+    from fishseg.model.resume import same_run
+
+    default = {"train": {"steps": 6000, "seed": 0}, "model": {"features": [16, 32, 128]}}
+    saved = {"data": "abc", "settings": {"train": {"steps": 30, "seed": 0},
+                                         "model": {"features": [4, 8, 16]}}}
+    run = {"data": "abc", "settings": {"train": {"steps": 30, "seed": 0},
+                                       "model": {"features": (4, 8, 16)}}}
+    assert same_run(saved, run, default)
+    # a setting added to fishseg since the checkpoint: the same run at its default only
+    assert same_run(saved, {**run, "settings": {**run["settings"], "new": {"x": 1}}},
+                    {**default, "new": {"x": 1}})
+    assert not same_run(saved, {**run, "settings": {**run["settings"], "new": {"x": 2}}},
+                        {**default, "new": {"x": 1}})
+    added = {"train": {"steps": 30, "seed": 0, "crop": 0}, "model": run["settings"]["model"]}
+    assert same_run(saved, {**run, "settings": added},
+                    {**default, "train": {**default["train"], "crop": 0}})
+    # a changed value, a removed setting, other data, a checkpoint of an old layout
+    assert not same_run(saved, {**run, "settings": {**run["settings"], "train": {
+        "steps": 31, "seed": 0}}}, default)
+    assert not same_run(saved, {**run, "settings": {"model": run["settings"]["model"]}},
+                        default)
+    assert not same_run(saved, {**run, "data": "abd"}, default)
+    assert not same_run("0123abcd", run, default)

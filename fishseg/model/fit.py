@@ -24,7 +24,7 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
-from fishseg.config import Config, TrainConfig
+from fishseg.config import Config, TrainConfig, to_dict
 from fishseg.model import resume
 from fishseg.model.crops import crop_corners, crop_loss, make_crop_batch
 from fishseg.model.dictionary import encode
@@ -141,7 +141,7 @@ def evaluate_loss(model: FieldNet, pca: dict, source: PatchSource, centres: np.n
 def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray, pca: dict,
         cfg: Config, *, progress: bool = True,
         init: dict[str, np.ndarray] | None = None, checkpoint: str | Path | None = None,
-        run_key: str = "") -> tuple[FieldNet, History]:
+        run_key: dict | None = None) -> tuple[FieldNet, History]:
     """Train the network.
 
     Args:
@@ -158,8 +158,8 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
             every ``train.checkpoint_minutes`` and on Ctrl-C (then KeyboardInterrupt is
             raised after saving); a state of the same run found there is resumed, with
             the same result as an uninterrupted run. None: no checkpoints.
-        run_key: identity of the run (data, settings, version); a checkpoint with
-            another key is not resumed.
+        run_key: identity of the run (:func:`fishseg.train.training_key`); a checkpoint
+            of another run is not resumed.
 
     Returns:
         ``(model, history)``: the network with the weights of the best validation loss.
@@ -184,7 +184,8 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
     watch = LossWatch(t)
     first = 1
     checkpoint = Path(checkpoint) if checkpoint is not None and t.checkpoint_minutes else None
-    got = resume.load(checkpoint, run_key, model, optimizer) if checkpoint else None
+    got = (resume.load(checkpoint, run_key or {}, model, optimizer, to_dict(Config()))
+           if checkpoint else None)
     if got:
         meta, best = got
         hist = History(**meta["history"])

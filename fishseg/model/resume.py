@@ -5,9 +5,10 @@ full disk should not cost all of it. :func:`fishseg.model.fit.fit` saves its who
 state every ``train.checkpoint_minutes`` minutes and when Ctrl-C is pressed (at the end
 of the step under way, :class:`StopRequest`), into ``<model>.training.npz`` beside the
 model file; running the same command again continues from there and ends with exactly
-the weights of a run that never stopped (same data, configuration and fishseg
-version: the checkpoint's key covers them, anything else starts afresh). The file is
-removed once the model is written.
+the weights of a run that never stopped. The checkpoint is valid for the same frames and
+labels, init model, fishseg version and settings (a setting added to fishseg since, at
+its default, is the same run: :func:`same_run`); anything else starts afresh. The file
+is removed once the model is written.
 
 The state is: the weights, the optimizer's moments and step, the best weights so far,
 the loss history, the divergence watch and the batch sampler's random state. It is one
@@ -31,7 +32,8 @@ import numpy as np
 from flax import nnx
 
 #: Version of the checkpoint layout (a different one is ignored: training starts afresh).
-FORMAT_VERSION = 1
+#: 2: the run's identity is data digest + settings (:func:`same_run`).
+FORMAT_VERSION = 2
 
 
 def state_path(model_path: str | Path) -> Path:
@@ -55,13 +57,38 @@ def _restore(module, arrays: dict[str, np.ndarray], prefix: str) -> None:
     nnx.update(module, nnx.from_flat_state(new))
 
 
-def save(path: Path, key: str, *, step: int, model, optimizer, best: dict[str, np.ndarray],
+def same_run(saved: dict, current: dict, default: dict) -> bool:
+    """Whether a checkpoint's run identity is this run's.
+
+    Args:
+        saved, current: ``{"data": digest, "settings": resolved settings}``
+            (:func:`fishseg.train.training_key`).
+        default: the built-in settings: a setting this fishseg has and the checkpoint's
+            lacks (added since) must be at its default; one the checkpoint has and this
+            fishseg lacks (removed) fails.
+    """
+    def same(a, b, d) -> bool:
+        if isinstance(b, dict):
+            return isinstance(a, dict) and set(a) <= set(b) and all(
+                same(a[k], b[k], (d or {}).get(k)) if k in a else b[k] == (d or {}).get(k)
+                for k in b)
+        return a == b
+
+    if not isinstance(saved, dict):
+        return False
+    current = json.loads(json.dumps(current, default=str))
+    default = json.loads(json.dumps(default, default=str))
+    return saved.get("data") == current["data"] and same(
+        saved.get("settings"), current["settings"], default)
+
+
+def save(path: Path, key: dict, *, step: int, model, optimizer, best: dict[str, np.ndarray],
          meta: dict) -> Path:
     """Write the training state after ``step`` (atomically: temporary file, then rename).
 
     Args:
         path: the checkpoint file (:func:`state_path`).
-        key: identity of the training run (data, configuration, version).
+        key: identity of the training run (:func:`same_run`).
         step: the last completed step.
         model: the network (:class:`fishseg.model.network.FieldNet`).
         optimizer: its ``nnx.Optimizer``.
@@ -82,8 +109,10 @@ def save(path: Path, key: str, *, step: int, model, optimizer, best: dict[str, n
     return path
 
 
-def load(path: Path, key: str, model, optimizer) -> tuple[dict, dict[str, np.ndarray]] | None:
-    """Restore ``model`` and ``optimizer`` from a checkpoint of the same training run.
+def load(path: Path, key: dict, model, optimizer, default: dict
+         ) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """Restore ``model`` and ``optimizer`` from a checkpoint of the same training run
+    (:func:`same_run` with ``default``, the built-in settings).
 
     Returns:
         ``(meta, best weights)``, or None when there is no checkpoint, it belongs to
@@ -96,7 +125,8 @@ def load(path: Path, key: str, model, optimizer) -> tuple[dict, dict[str, np.nda
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes())
-        if meta.get("format_version") != FORMAT_VERSION or meta.get("key") != key:
+        if meta.get("format_version") != FORMAT_VERSION or not same_run(
+                meta.get("key") or {}, key, default):
             warnings.warn(f"{path}: a checkpoint of another training (other data, settings "
                           "or fishseg version); starting afresh", stacklevel=2)
             return None
