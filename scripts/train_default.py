@@ -62,7 +62,10 @@ def main() -> None:
     samples = [Sample(f"still_{i:04d}", im, lab, f"synth:{args.seed}:{i}")
                for i, (im, lab) in enumerate(zip(images, labels))]
     print(f"  {time.perf_counter() - t0:.0f} s; training ...")
-    out = train_on_samples(samples, cfg, args.out)
+    try:
+        out = train_on_samples(samples, cfg, args.out)
+    except KeyboardInterrupt as e:  # Ctrl-C: the state is saved; say how to go on
+        raise SystemExit(f"interrupted: {e}" if str(e) else "interrupted") from None
     curve = out.with_name(out.stem + ".curve.png")
     if curve.exists():
         shutil.move(str(curve), args.curve)
