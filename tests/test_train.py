@@ -227,3 +227,25 @@ def test_which_checkpoints_belong_to_a_run():
                         default)
     assert not same_run(saved, {**run, "data": "abd"}, default)
     assert not same_run("0123abcd", run, default)
+
+
+def test_a_checkpoint_that_cannot_be_saved_does_not_stop_the_training(trained, tmp_path,
+                                                                     monkeypatch):
+    from fishseg.model import resume
+
+    calls = []
+
+    def full_disk(path, *a, **k):
+        calls.append(path)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(resume, "save", full_disk)
+    cfg = from_dict({**TINY, "train": {**TINY["train"], "checkpoint_minutes": 1e-9}})
+    out = tmp_path / "m.fishseg"
+    with pytest.warns(UserWarning, match=r"m\.fishseg\.training\.npz: cannot save the "
+                                         r"training's state .*No space left"):
+        train_on_samples(toy_samples(4), cfg, out, progress=False)
+    assert len(calls) == 1                        # tried once, then no more checkpoints
+    got, ref = FishsegModel.load(out), FishsegModel.load(trained[0])
+    for k, v in ref.arrays().items():
+        np.testing.assert_array_equal(got.arrays()[k], v, err_msg=k)

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,7 +189,8 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
            if checkpoint else None)
     if got:
         meta, best = got
-        hist = History(**meta["history"])
+        hist = History(**{k: v for k, v in meta["history"].items()
+                          if k in History.__dataclass_fields__})
         watch.ema, watch.best = meta["watch"]
         resume.set_rng_state(rng, meta["rng"])
         first = meta["step"] + 1
@@ -197,10 +199,16 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
             tqdm.write(f"resuming the training saved in {checkpoint} after step {meta['step']}")
 
     def save(step: int) -> None:
-        resume.save(checkpoint, run_key, step=step, model=model, optimizer=optimizer,
-                    best=best, meta={"history": dataclasses.asdict(hist),
-                                     "watch": [watch.ema, watch.best],
-                                     "rng": resume.rng_state(rng)})
+        nonlocal checkpoint
+        try:
+            resume.save(checkpoint, run_key, step=step, model=model, optimizer=optimizer,
+                        best=best, meta={"history": dataclasses.asdict(hist),
+                                         "watch": [watch.ema, watch.best],
+                                         "rng": resume.rng_state(rng)})
+        except OSError as e:  # a full disk must not stop the training itself
+            warnings.warn(f"{checkpoint}: cannot save the training's state ({e}); going on "
+                          "without checkpoints", stacklevel=2)
+            checkpoint = None
 
     bar = tqdm(range(first, t.steps + 1), desc="training", disable=not progress, unit="step",
                initial=first - 1, total=t.steps)

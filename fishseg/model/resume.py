@@ -101,11 +101,16 @@ def save(path: Path, key: dict, *, step: int, model, optimizer, best: dict[str, 
     head = {"format_version": FORMAT_VERSION, "key": key, "step": int(step), **meta}
     arrays["meta"] = np.frombuffer(json.dumps(head).encode(), np.uint8)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
