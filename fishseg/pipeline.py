@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import math
+import re
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -45,8 +46,12 @@ from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate, separation_maps
 from fishseg.tracking import Tracker
 
+#: Files a folder scan takes as videos (CCTV recorders add raw H.265, MPEG-TS and Dahua's
+#: .dav, which FFmpeg reads where its dhav demuxer is built in; a file that cannot be
+#: read fails with its name, it is not passed over).
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".ts",
-                  ".h264", ".264", ".wmv", ".flv")
+                  ".h264", ".264", ".wmv", ".flv", ".h265", ".265", ".hevc", ".mts", ".m2ts",
+                  ".3gp", ".asf", ".dav")
 STAGES = ("decode", "maps", "separate", "track", "export")
 
 
@@ -61,33 +66,90 @@ class InputResult:
     summary: dict = field(default_factory=dict)
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> list[Path | list[Path]]:
-    """Turn command-line inputs into units of work.
-
-    A video file is one input; an image file is one (single-frame) input; a folder gives
-    each video in it as one input and all its images together as one image sequence
-    (frames in natural order), named after the folder.
-
-    Raises:
-        FileNotFoundError: an input does not exist.
-    """
-    units: list[Path | list[Path]] = []
-    for raw in inputs:
-        p = Path(raw)
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such file or folder")
-        if p.is_dir():
-            files = sorted(q for q in p.iterdir() if q.is_file())
-            units += [q for q in files if q.suffix.lower() in VIDEO_SUFFIXES]
-            if any(q.suffix.lower() in IMAGE_SUFFIXES for q in files):
-                units.append(p)  # FrameReader reads a folder as an image sequence
-        else:
-            units.append(p)
+def _scan(folder: Path, prefix: str, exclude: Path | None) -> list[tuple[Path, str]]:
+    """Units of a folder and its subfolders (hidden ones and ``exclude`` left out), named
+    ``prefix`` + their path below the folder the user gave, parts joined by ``_``."""
+    files, dirs = [], []
+    for q in sorted(folder.iterdir(), key=lambda q: _natural(q.name)):
+        if q.name.startswith("."):
+            continue
+        if q.is_dir():
+            if q.name != "masks" and (exclude is None or q.resolve() != exclude):
+                dirs.append(q)
+        elif q.is_file():
+            files.append(q)
+    units = [(q, prefix + q.stem) for q in files if q.suffix.lower() in VIDEO_SUFFIXES]
+    if any(q.suffix.lower() in IMAGE_SUFFIXES for q in files):
+        units.append((folder, prefix.rstrip("_") or folder.name))  # an image sequence
+    for d in dirs:
+        units += _scan(d, f"{prefix}{d.name}_", exclude)
     return units
 
 
+def _natural(name: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def named_inputs(inputs: Iterable[str | Path], exclude: str | Path | None = None
+                 ) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """Command-line inputs as units of work, each with its output folder's name.
+
+    A video file is one input, named by its stem; an image file is one (single-frame)
+    input; a folder gives every video in it and in its subfolders (recorders export
+    trees such as ``2026-11-24/ch01/...``) as one input each, and the images of each
+    folder together as one image sequence (frames in natural order). Units below a
+    given folder are named by their path below it (``ch01_0001`` for ``ch01/0001.mp4``;
+    the folder's own videos by their stem and its images by its name), so names stay
+    the same when files are added; two inputs with one name get ``-2``, ``-3``.
+    Hidden files and folders, subfolders named ``masks`` (label images, as fishseg's
+    datasets and outputs hold them: not frames) and ``exclude`` (the output folder, when
+    it lies inside an input folder) are left out.
+
+    Returns:
+        ``([(unit, name), ...], [(input, error message), ...])``: a missing input, or a
+        folder with no video or image anywhere in it, is an error (its contents named).
+    """
+    exclude = Path(exclude).resolve() if exclude is not None else None
+    units: list[tuple[Path, str]] = []
+    errors: list[tuple[str, str]] = []
+    for raw in inputs:
+        p = Path(raw)
+        if not p.exists():
+            errors.append((str(raw), f"{p}: no such file or folder"))
+        elif not p.is_dir():
+            units.append((p, p.stem))
+        else:
+            found = _scan(p, "", exclude)
+            if not found:
+                kinds = sorted({q.suffix.lower() or "(no suffix)" for q in p.rglob("*")
+                                if q.is_file()})
+                errors.append((str(raw), f"{p}: no video or image in this folder or its "
+                               "subfolders" + (f" (it holds {', '.join(kinds)} files; videos "
+                                               f"are {', '.join(VIDEO_SUFFIXES)})" if kinds
+                                               else " (it is empty)")))
+            units += found
+    seen: dict[str, int] = {}
+    named = []
+    for unit, name in units:
+        seen[name] = seen.get(name, 0) + 1
+        named.append((unit, name if seen[name] == 1 else f"{name}-{seen[name]}"))
+    return named, errors
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """The units of work of :func:`named_inputs`, without their names.
+
+    Raises:
+        FileNotFoundError: an input does not exist, or a folder holds no video or image.
+    """
+    named, errors = named_inputs(inputs)
+    if errors:
+        raise FileNotFoundError(errors[0][1])
+    return [u for u, _ in named]
+
+
 def output_name(unit: Path) -> str:
-    """The name of an input's output folder: the file stem, or the folder name."""
+    """The name of a single input's output folder: the file stem, or the folder name."""
     return unit.name if unit.is_dir() else unit.stem
 
 
@@ -360,7 +422,7 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
     """Run :func:`segment_video` on every input; a failure does not stop the others.
 
     Args:
-        inputs: videos, images and folders (see :func:`expand_inputs`).
+        inputs: videos, images and folders (see :func:`named_inputs`).
         out: the output root; each input gets ``out/<name>/``.
         model: a loaded model (default: the bundled default, loaded once).
         cfg: configuration override (default: the model's).
@@ -371,19 +433,11 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
         one :class:`InputResult` per input, in order.
     """
     out = Path(out)
-    units, results = [], []
-    for raw in inputs:
-        try:
-            units += expand_inputs([raw])
-        except OSError as e:
-            results.append(InputResult(str(raw), "failed", out, str(e)))
+    units, errors = named_inputs(inputs, exclude=out)
+    results = [InputResult(raw, "failed", out, msg) for raw, msg in errors]
     check_given(kwargs.get("recording_start", "auto"), len(units))
-    names: dict[str, int] = {}
-    for unit in tqdm(units, desc="inputs", unit="input", disable=not progress or len(units) < 2):
-        name = output_name(unit)
-        names[name] = names.get(name, 0) + 1
-        if names[name] > 1:  # two inputs with one stem: keep both
-            name = f"{name}-{names[name]}"
+    for unit, name in tqdm(units, desc="inputs", unit="input",
+                           disable=not progress or len(units) < 2):
         dest = out / name
         try:
             if model is None and not (is_complete(dest) and not kwargs.get("overwrite")):

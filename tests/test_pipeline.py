@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from fishseg.metrics import count_scores, true_count_range
 from fishseg.pipeline import (
     InputResult,
     expand_inputs,
+    named_inputs,
     results_table,
     segment_inputs,
     segment_video,
@@ -236,6 +238,52 @@ def test_expand_inputs(tmp_path):
     assert units == [tmp_path / "a.mp4", tmp_path / "b.avi", tmp_path]
     with pytest.raises(FileNotFoundError, match="nope"):
         expand_inputs([tmp_path / "nope"])
+
+
+def test_a_recorders_export_tree(tmp_path):
+    """Folders are searched to the bottom: every video below them is an input, named by
+    its path below the folder given; label folders, hidden folders and the output
+    folder are not inputs; a folder with nothing to segment is an error saying so."""
+    root = tmp_path / "export"
+    for f in ("a.mp4", "a.avi", "x.png", "notes.txt", "ch01/0001.mp4", "ch01/0002.h265",
+              "ch02/0001.mp4", "ch10/0001.dav", "day1/stills/2.png", "day1/stills/10.png",
+              "masks/x.png", ".hidden/v.mp4", "results/a/overlay.mp4"):
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        (root / f).write_bytes(b"")
+    named, errors = named_inputs([root], exclude=root / "results")
+    assert errors == []
+    assert named == [(root / "a.avi", "a"), (root / "a.mp4", "a-2"), (root, "export"),
+                     (root / "ch01" / "0001.mp4", "ch01_0001"),
+                     (root / "ch01" / "0002.h265", "ch01_0002"),
+                     (root / "ch02" / "0001.mp4", "ch02_0001"),
+                     (root / "ch10" / "0001.dav", "ch10_0001"),     # natural order: 2 < 10
+                     (root / "day1" / "stills", "day1_stills")]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "sub" / "log.txt").write_text("")
+    (tmp_path / "docs" / "a.json").write_text("")
+    named, errors = named_inputs([tmp_path / "empty", tmp_path / "docs", tmp_path / "nope.mp4"])
+    assert named == [] and [e[0] for e in errors] == [
+        str(tmp_path / "empty"), str(tmp_path / "docs"), str(tmp_path / "nope.mp4")]
+    assert errors[0][1].endswith("no video or image in this folder or its subfolders "
+                                 "(it is empty)")
+    assert "(it holds .json, .txt files; videos are .mp4, " in errors[1][1]
+    assert errors[2][1].endswith("nope.mp4: no such file or folder")
+
+
+def test_a_tree_of_recordings_end_to_end(belt, tmp_path):
+    src, _ = belt
+    root = tmp_path / "export"
+    for cam in ("ch01", "ch02"):
+        (root / cam).mkdir(parents=True)
+        shutil.copy(src / "video.mp4", root / cam / "0001.mp4")
+    out = root / "results"                        # the outputs inside the input folder
+    kw = dict(model=ContentOracle(src), progress=False, overlay=False, batch_size=8)
+    results = segment_inputs([root], out, **kw)
+    assert [(Path(r.input).parent.name, r.status, r.out_dir.name) for r in results] == [
+        ("ch01", "done", "ch01_0001"), ("ch02", "done", "ch02_0001")]
+    again = segment_inputs([root], out, **kw)     # its own outputs are not inputs
+    assert [r.status for r in again] == ["skipped", "skipped"]
 
 
 def test_region_of_interest(belt, tmp_path):

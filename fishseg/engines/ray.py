@@ -37,7 +37,7 @@ from fishseg.config import Config, from_dict, load_config, override
 from fishseg.io.export import is_complete
 from fishseg.io.recording import check_given
 from fishseg.model.bundle import is_bundled_name
-from fishseg.pipeline import InputResult, expand_inputs, output_name
+from fishseg.pipeline import InputResult, named_inputs
 
 INSTALL_HINT = 'the Ray engine needs Ray: pip install "fishseg[ray]" (or pip install "ray[default]>=2.30,<3")'
 
@@ -157,19 +157,11 @@ def _plan(inputs: Iterable[str | Path], out: Path, overwrite: bool
     Names output folders exactly as :func:`fishseg.pipeline.segment_inputs` does, so both
     engines write the same folders and a rerun with either skips the other's work.
     """
-    results: list[InputResult | None] = []
-    units: list[Path | list[Path]] = []
-    for raw in inputs:
-        try:
-            units += expand_inputs([raw])
-        except OSError as e:
-            results.append(InputResult(str(raw), "failed", out, str(e)))
-    jobs, names = [], {}
-    for unit in units:
-        name = output_name(unit)
-        names[name] = names.get(name, 0) + 1
-        if names[name] > 1:  # two inputs with one stem: keep both
-            name = f"{name}-{names[name]}"
+    units, errors = named_inputs(inputs, exclude=out)
+    results: list[InputResult | None] = [InputResult(raw, "failed", out, msg)
+                                         for raw, msg in errors]
+    jobs = []
+    for unit, name in units:
         dest = out / name
         if is_complete(dest) and not overwrite:
             results.append(InputResult(str(unit), "skipped", dest,
@@ -229,7 +221,7 @@ def segment_inputs_ray(inputs: Iterable[str | Path], out: str | Path, *,
     """Segment many inputs on a Ray cluster; the same outputs and results as the local engine.
 
     Args:
-        inputs: videos, images and folders (see :func:`fishseg.pipeline.expand_inputs`);
+        inputs: videos, images and folders (see :func:`fishseg.pipeline.named_inputs`);
             paths must be readable by the driver and by every worker (a shared folder).
         out: the output root, shared by all workers; each input gets ``out/<name>/``.
         model_path: model bundle as the workers see it (None: the bundled default).
