@@ -207,3 +207,28 @@ def test_tracks_in_view_counts_counted_tracks_across_gaps():
               T(first_frame=3, last_frame=5), T(first_frame=7, last_frame=9)]
     assert tracks_in_view(frames, tracks) == [1, 1, 2, 3, 2, 1]
     assert tracks_in_view(frames, []) == [0] * 6
+
+
+def test_fish_in_view_at_the_start_or_end_are_cut_in_time(tmp_path):
+    """A fish in view in the first or last frame may have been in view before or after
+    (the recording before or after, or outside the time window): fish.csv says so."""
+    tr = Tracker()
+    with ExportWriter(tmp_path / "v", input_name="v.mp4", fps=5.0, width=W, height=H) as ex:
+        for t in range(9):                 # fish 1 all along, fish 2 in frames 3-5 only
+            lab = np.zeros((H, W), np.int32)
+            cv2.ellipse(lab, (14 + 2 * t, 12), (8, 4), 0, 0, 360, 1, -1)
+            if 3 <= t <= 5:
+                cv2.ellipse(lab, (30 + 2 * t, 34), (8, 4), 0, 0, 360, 2, -1)
+            ex.add_frame(t, tr.update(lab, t), np.full((H, W, 3), 90, np.uint8))
+        ex.finish(tr.tracks)
+    rows = [(r["first_frame"], r["last_frame"], r["cut_in_time"])
+            for r in read_csv(tmp_path / "v" / "fish.csv")]
+    assert rows == [("0", "8", "1"), ("3", "5", "0")]
+    # one still: nothing before or after it
+    with ExportWriter(tmp_path / "s", input_name="s.png", fps=1.0, width=W, height=H) as ex:
+        lab = np.zeros((H, W), np.int32)
+        cv2.ellipse(lab, (20, 20), (8, 4), 0, 0, 360, 1, -1)
+        tr = Tracker()
+        ex.add_frame(0, tr.update(lab, 0), None)
+        ex.finish(tr.tracks)
+    assert [r["cut_in_time"] for r in read_csv(tmp_path / "s" / "fish.csv")] == ["0"]

@@ -94,6 +94,9 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
     assert len(fish) == s["tracks"] == s["distinct_fish"] <= s["tracks_started"]
     assert s["track_settings"]["off_belt_share"] == 0.5 and s["track_settings"]["min_frames"] == 3
     assert all(int(r["counted"]) == 1 and int(r["frames_seen"]) >= 3 for r in fish.values())
+    # in view when the video starts or ends (here every fish: 40 frames are short)
+    cut = {k for k, r in fish.items() if r["first_frame"] == "0" or r["last_frame"] == "39"}
+    assert {k for k, r in fish.items() if r["cut_in_time"] == "1"} == cut
     by_image = {}
     for a in coco["annotations"]:
         by_image.setdefault(a["image_id"], []).append(a)

@@ -17,7 +17,9 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
     fish.csv                 one row per track: track_id, first_frame, last_frame,
                              first_s, last_s (their times, as time_s), first_datetime,
                              last_datetime (as datetime), frames_seen,
-                             partial (1/0), median area_px, length_px, width_px
+                             partial (1/0), cut_in_time (1/0: in view in the first or
+                             last frame written, so maybe in the recording before or
+                             after too), median area_px, length_px, width_px
                              (+ area_cm2, length_cm, width_cm when calibrated)
     overlay.mp4              optional review video (:func:`draw_overlay` on each frame)
     counts.png, lengths.png  fish in view and distinct fish over time; the length-frequency
@@ -509,20 +511,25 @@ class ExportWriter:
         time_of = {i: t for i, t, _ in self.counts}
         rows = [{**t.summary(self.cm_per_pixel), "counted": t.frames_seen >= min_frames}
                 for t in sorted(tracks, key=lambda t: t.id)]
+        ends = ((self.counts[0][0], self.counts[-1][0]) if len(self.counts) > 1 else None)
         for r in rows:  # when the fish passed, in the source's time (counts.csv's time_s)
+            # in view when the input (or its time window) starts or ends: it may have been
+            # in view before or after, and be counted in the neighbouring recording too
+            r["cut_in_time"] = bool(ends) and (r["first_frame"] == ends[0]
+                                               or r["last_frame"] == ends[1])
             for k in ("first", "last"):
                 r[f"{k}_s"] = time_of.get(r[f"{k}_frame"], r[f"{k}_frame"] / self.fps)
                 r[f"{k}_datetime"] = self._clock(r[f"{k}_s"])
         cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "first_datetime",
-                "last_datetime", "frames_seen", "partial", "counted", "area_px", "length_px",
-                "width_px"]
+                "last_datetime", "frames_seen", "partial", "cut_in_time", "counted", "area_px",
+                "length_px", "width_px"]
         if self.cm_columns:
             cols += ["area_cm2", "length_cm", "width_cm"]
         with atomic_write(self.out_dir / "fish.csv") as f:
             w = csv.writer(f)
             w.writerow(cols)
             for r in rows:
-                w.writerow([int(r[c]) if c in ("partial", "counted") else
+                w.writerow([int(r[c]) if c in ("partial", "cut_in_time", "counted") else
                             f"{r[c]:.3f}" if c in ("first_s", "last_s") else
                             (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
         if self.charts and len(self.counts) > 1:  # a single image: the batch's chart says it
