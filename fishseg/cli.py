@@ -172,7 +172,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         print(f"table of all inputs: {write_inputs_table(results, args.out)}")
         batch = write_batch_fish(args.out)
         if batch:
-            print(f"fish of all inputs: {batch[0]}, length frequency: {batch[1]}")
+            print(f"fish of all inputs: {batch.fish}" + (
+                f" ({batch.continued} carried on from a camera's previous recording, counted "
+                "once)" if batch.continued else "") + f": {batch.table}, length frequency: "
+                f"{batch.chart}")
     return 1 if any(r.status == "failed" for r in results) else 0
 
 

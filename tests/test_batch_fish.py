@@ -46,7 +46,8 @@ def test_fish_of_complete_inputs_only(tmp_path):
     make_input(tmp_path, "c", [(1, 50, False)], complete=False)  # failed half-way
     inputs_csv(tmp_path, [("a", "a.mp4", "done"), ("b", "b.mp4", "skipped"),
                           ("c", "c.mp4", "failed")])
-    csv_path, png = write_batch_fish(tmp_path)
+    csv_path, png, n, continued = write_batch_fish(tmp_path)
+    assert (n, continued) == (3, 0)
     rows = read(csv_path)
     assert [(r["output"], r["track_id"], r["length_px"]) for r in rows] == [
         ("a", "1", "120"), ("a", "2", "80"), ("b", "1", "300")]

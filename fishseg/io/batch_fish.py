@@ -6,16 +6,29 @@ every complete input listed in ``OUT/inputs.csv`` (:func:`fishseg.pipeline.write
 which keeps rows of earlier runs into the same ``OUT``) into one table with an ``output``
 column, and draws the counted fish's length frequency (cm when every input was
 calibrated, else pixels). Both are rewritten after every run, so they cover the batch
-however many times it was restarted.
+however many times it was restarted. A fish that carries on from a camera's previous
+recording into the next (:mod:`fishseg.io.stitch`) is named in the ``continues`` column
+(``output:track_id`` of its first record) and counted and measured once.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import NamedTuple
 
 from fishseg.io.charts import plot_lengths
 from fishseg.io.export import atomic_write, is_complete
+from fishseg.io.stitch import continued_fish
+
+
+class BatchFish(NamedTuple):
+    """What :func:`write_batch_fish` wrote and counted."""
+
+    table: Path          #: OUT/all_fish.csv
+    chart: Path          #: OUT/all_lengths.png
+    fish: int            #: counted fish of the batch, each once
+    continued: int       #: records that continue a fish of the recording before
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -23,14 +36,15 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def write_batch_fish(out: str | Path) -> tuple[Path, Path] | None:
+def write_batch_fish(out: str | Path) -> BatchFish | None:
     """Write ``OUT/all_fish.csv`` and ``OUT/all_lengths.png`` from the complete inputs.
 
     Args:
         out: the output root of ``fishseg segment`` (holding ``inputs.csv``).
 
     Returns:
-        the two paths, or None when ``inputs.csv`` lists no complete input.
+        the two paths and the batch's fish count, or None when ``inputs.csv`` lists no
+        complete input.
     """
     out = Path(out)
     table = out / "inputs.csv"
@@ -42,11 +56,24 @@ def write_batch_fish(out: str | Path) -> tuple[Path, Path] | None:
                  if (out / name / "fish.csv").is_file()}
     if not per_input:
         return None
+    links = continued_fish(out, list(per_input))
+
+    def origin(key):  # a fish carried on over several recordings: its first record
+        while key in links:
+            key = links[key]
+        return key
+
+    first = {k: origin(k) for k in links}
     cols = ["output"]
     for rows in per_input.values():
         for c in (rows[0].keys() if rows else ()):
             if c not in cols:
                 cols.append(c)
+    cols.append("continues")
+    for name, rows in per_input.items():
+        for r in rows:
+            a = first.get((name, int(r["track_id"])))
+            r["continues"] = f"{a[0]}:{a[1]}" if a else ""
     with atomic_write(out / "all_fish.csv") as f:
         w = csv.DictWriter(f, fieldnames=cols, restval="")
         w.writeheader()
@@ -54,11 +81,11 @@ def write_batch_fish(out: str | Path) -> tuple[Path, Path] | None:
             w.writerows({"output": name, **r} for r in rows)
 
     fish = [{**r, "partial": r["partial"] == "1", "counted": r.get("counted", "1") == "1"}
-            for rows in per_input.values() for r in rows]
+            for rows in per_input.values() for r in rows if not r["continues"]]
     cm = all(r.get("length_cm") not in (None, "") for r in fish) and bool(fish)
     n = sum(1 for r in fish if r["counted"])
     png = plot_lengths(fish, out / "all_lengths.png", cm=cm,
                        title=f"{n} counted fish from {len(per_input)} inputs",
                        uncalibrated="length (px; cm when every input is calibrated "
                                     "with --cm-per-pixel)")
-    return out / "all_fish.csv", png
+    return BatchFish(out / "all_fish.csv", png, n, len(links))

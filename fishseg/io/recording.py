@@ -32,7 +32,7 @@ from pathlib import Path
 
 #: A date and a time of day in a name: the date parts joined by one separator (or none),
 #: the time parts likewise, not inside a longer run of digits.
-_NAME_STAMP = re.compile(
+NAME_STAMP = re.compile(
     r"(?<![0-9])((?:19|20)[0-9]{2})([-_.]?)([0-9]{2})\2([0-9]{2})"
     r"[T _-]?([0-9]{2})([-_.:hH]?)([0-9]{2})\6([0-9]{2})(Z?)(?![0-9])")
 
@@ -84,7 +84,7 @@ def start_from_name(name: str) -> datetime | None:
     Returns:
         the time (UTC when the stamp ends in ``Z``, no zone otherwise), or None.
     """
-    for m in _NAME_STAMP.finditer(name):
+    for m in NAME_STAMP.finditer(name):
         y, _, mo, d, h, _, mi, s, z = m.groups()
         try:
             t = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s))
