@@ -106,3 +106,30 @@ def test_fish_carried_on_into_the_next_file_are_counted_once(recordings, tmp_pat
     # the batch counts each once: the cut-in-time fish of the next file are not new
     assert batch.continued == len(links)
     assert batch.fish == sum(r["counted"] == "1" for r in rows) - len(links)
+
+
+def test_a_haul_window_over_two_files_is_stitched_too(recordings, tmp_path):
+    """A haul's clock window cuts the first file's start and the second's end: the fish
+    crossing from one into the other are still counted once; a window that ends inside
+    the first file leaves nothing to carry on."""
+    from datetime import datetime, timedelta
+
+    d, masks, files = recordings
+    t0 = datetime(2026, 11, 24, 5, 30)
+    pair = [d / "in" / "cam2_20261124_053000.mp4", d / "in" / "cam2_20261124_053001.mp4"]
+    kw = dict(model=SplitOracle(masks, files), progress=False, overlay=False, batch_size=8)
+    out = tmp_path / "haul"
+    results = segment_inputs(pair, out, start_s=t0 + timedelta(seconds=0.4),
+                             end_s=t0 + timedelta(seconds=1.4), **kw)
+    write_inputs_table(results, out)
+    batch = write_batch_fish(out)
+    assert batch.continued > 0
+    assert batch.fish == sum(r["counted"] == "1" for r in read(batch.table)) - batch.continued
+    early = tmp_path / "early"
+    results = segment_inputs(pair, early, start_s=t0, end_s=t0 + timedelta(seconds=0.8), **kw)
+    assert [r.status for r in results] == ["done", "skipped"]   # the window ends in file 1
+    results = segment_inputs(pair, early, start_s=t0 + timedelta(seconds=1.0),
+                             end_s=t0 + timedelta(seconds=1.6), **kw)   # file 2 from its start
+    assert [r.status for r in results] == ["skipped", "done"]
+    write_inputs_table(results, early)
+    assert consecutive(early, ["cam2_20261124_053000", "cam2_20261124_053001"]) == []

@@ -10,8 +10,9 @@ consecutive recordings of one camera and, between each pair, the fish that carry
   ``ch01_20261124063000.mp4``: ``ch01_``; :func:`camera_key`);
 - **consecutive**: the second starts where the first ends, by their clock times
   (``summary.json`` ``recording_start`` + ``span_s``), within a second and two frames
-  (names give whole seconds), both processed whole (no time window) and at the same
-  scale, frame step and zone;
+  (names give whole seconds), the first processed to its end and the second from its
+  start (a haul's time window may cut the other ends), at the same scale, frame step
+  and size, their starts given the same way (both with a zone or both without);
 - **the same fish**: the first's last two masks and the second's first mask are run
   through a :class:`fishseg.tracking.Tracker` with the batch's tracking settings: the
   belt motion it measures carries the first file's fish into the second's first
@@ -54,14 +55,21 @@ def _summary(out_dir: Path) -> dict | None:
         return None
 
 
-def _span(s: dict) -> tuple[datetime, datetime] | None:
-    """(clock time of the first frame, clock time just after the last) of a whole
-    recording, or None when it has no start, no frames or was cut by a time window."""
+def _span(s: dict) -> tuple[datetime, datetime, bool, bool] | None:
+    """(clock time of the recording's first frame, clock time just after the last frame
+    processed, processed from its first frame, processed to its last frame), or None
+    when it has no start or no frames. A time window (a haul) may cut a recording's
+    start or end: only a recording processed to its end continues into the next, and
+    only one processed from its start continues the one before."""
     rec, span, fps = s.get("recording_start"), s.get("span_s"), s.get("fps")
-    if not rec or not span or not fps or (s.get("window_s") or [0, None]) != [0, None]:
+    if not rec or not span or not fps:
         return None
+    window = s.get("window_s") or [0, None]
+    step = s.get("frame_step", 1) / fps
     start = datetime.fromisoformat(rec["time"])
-    return start, start + timedelta(seconds=span[1] + s.get("frame_step", 1) / fps)
+    # a window ending after where the next processed frame would have been: the file ended
+    return (start, start + timedelta(seconds=span[1] + step), window[0] == 0,
+            window[1] is None or window[1] >= span[1] + 1.5 * step)
 
 
 def consecutive(out: Path, outputs: list[str]) -> list[tuple[str, str]]:
@@ -80,7 +88,7 @@ def consecutive(out: Path, outputs: list[str]) -> list[tuple[str, str]]:
     for items in groups.values():
         items.sort(key=lambda x: x[0][0])
         for (a, fps, na), (b, _, nb) in zip(items, items[1:]):
-            if abs((b[0] - a[1]).total_seconds()) <= TOLERANCE_S + 2 / fps:
+            if a[3] and b[2] and abs((b[0] - a[1]).total_seconds()) <= TOLERANCE_S + 2 / fps:
                 pairs.append((na, nb))
     return pairs
 
