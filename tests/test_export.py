@@ -232,3 +232,20 @@ def test_fish_in_view_at_the_start_or_end_are_cut_in_time(tmp_path):
         ex.add_frame(0, tr.update(lab, 0), None)
         ex.finish(tr.tracks)
     assert [r["cut_in_time"] for r in read_csv(tmp_path / "s" / "fish.csv")] == ["0"]
+
+
+@pytest.mark.parametrize("height", [360, 720, 1080])
+def test_caption_rim_stays_under_its_text(height):
+    """The black rim of the overlay's text is the text one pixel off, not a thicker
+    stroke (OpenCV advances thicker glyphs further: the rim ran ahead of a long line)."""
+    from fishseg.io.export import draw_overlay
+
+    f = np.full((height, 2 * height, 3), 120, np.uint8)
+    o = draw_overlay(f, np.zeros(f.shape[:2], np.int32),
+                     caption="2026-11-24 05:30:00   frame 123456   fish in view 12")
+    band = o[height // 2:]
+    white = np.nonzero((band > 200).all(-1))[1]
+    dark = np.nonzero((band < 60).all(-1))[1]
+    assert white.size and dark.size
+    assert abs(int(dark.min()) - int(white.min())) <= 2
+    assert abs(int(dark.max()) - int(white.max())) <= 2

@@ -119,9 +119,17 @@ LEFT_OUT_COLOURS = {1: (190, 190, 190), 2: (255, 150, 0)}
 
 def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float,
           colour=(255, 255, 255)) -> None:
-    """White (or ``colour``) text with a black rim, legible on any belt."""
+    """White (or ``colour``) text with a black rim, legible on any belt.
+
+    The rim is the text itself drawn one pixel off in eight directions: a thicker
+    stroke would not do, as OpenCV advances each glyph by the stroke's thickness too,
+    so a thick black line of text runs ahead of the white one (two pixels a glyph).
+    """
     thick = max(1, int(round(2 * scale)))
-    cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    x, y = org
+    for dx, dy in ((-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)):
+        cv2.putText(img, s, (x + dx, y + dy), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
+                    thick, cv2.LINE_AA)
     cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
