@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -66,9 +67,16 @@ class InputResult:
     summary: dict = field(default_factory=dict)
 
 
-def _scan(folder: Path, prefix: str, exclude: Path | None) -> list[tuple[Path, str]]:
+def _scan(folder: Path, prefix: str, exclude: Path | None,
+          seen: set | None = None) -> list[tuple[Path, str]]:
     """Units of a folder and its subfolders (hidden ones and ``exclude`` left out), named
-    ``prefix`` + their path below the folder the user gave, parts joined by ``_``."""
+    ``prefix`` + their path below the folder the user gave, parts joined by ``_``.
+    Linked folders are followed, each real folder once (a link loop ends there)."""
+    seen = set() if seen is None else seen
+    real = folder.resolve()
+    if real in seen:
+        return []
+    seen.add(real)
     files, dirs = [], []
     for q in sorted(folder.iterdir(), key=lambda q: _natural(q.name)):
         if q.name.startswith("."):
@@ -82,7 +90,7 @@ def _scan(folder: Path, prefix: str, exclude: Path | None) -> list[tuple[Path, s
     if any(q.suffix.lower() in IMAGE_SUFFIXES for q in files):
         units.append((folder, prefix.rstrip("_") or folder.name))  # an image sequence
     for d in dirs:
-        units += _scan(d, f"{prefix}{d.name}_", exclude)
+        units += _scan(d, f"{prefix}{d.name}_", exclude, seen)
     return units
 
 
@@ -121,8 +129,8 @@ def named_inputs(inputs: Iterable[str | Path], exclude: str | Path | None = None
         else:
             found = _scan(p, "", exclude)
             if not found:
-                kinds = sorted({q.suffix.lower() or "(no suffix)" for q in p.rglob("*")
-                                if q.is_file()})
+                kinds = sorted({Path(f).suffix.lower() or "(no suffix)"
+                                for _, _, names in os.walk(p) for f in names})
                 errors.append((str(raw), f"{p}: no video or image in this folder or its "
                                "subfolders" + (f" (it holds {', '.join(kinds)} files; videos "
                                                f"are {', '.join(VIDEO_SUFFIXES)})" if kinds

@@ -261,6 +261,14 @@ def test_a_recorders_export_tree(tmp_path):
                      (root / "ch02" / "0001.mp4", "ch02_0001"),
                      (root / "ch10" / "0001.dav", "ch10_0001"),     # natural order: 2 < 10
                      (root / "day1" / "stills", "day1_stills")]
+    # a linked camera folder is followed; a link back up the tree is not a loop
+    (root / "ch20").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "0001.mp4").write_bytes(b"")
+    (root / "ch01" / "up").symlink_to(root, target_is_directory=True)
+    named, errors = named_inputs([root], exclude=root / "results")
+    assert named[-2:] == [(root / "ch20" / "0001.mp4", "ch20_0001"),
+                          (root / "day1" / "stills", "day1_stills")] and len(named) == 9
     (tmp_path / "empty").mkdir()
     (tmp_path / "docs" / "sub").mkdir(parents=True)
     (tmp_path / "docs" / "sub" / "log.txt").write_text("")
