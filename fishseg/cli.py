@@ -7,6 +7,7 @@ Subcommands::
     fishseg tune --model M --data DIR [--data DIR ...] --out MODEL.fishseg [--max-frames N]
     fishseg segment INPUT... --out DIR [--model MODEL.fishseg] [--batch-size N] [--scale S]
                     [--frame-step N] [--start TIME] [--end TIME] [--roi x0,y0,x1,y1 | --roi MASK.png]
+                    [--recording-start WHEN] [--list]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg score-tracks --truth MASKS --found OUT/NAME [--iou 0.5] [--json FILE]
@@ -145,6 +146,14 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     from fishseg.io.batch_fish import write_batch_fish
     from fishseg.pipeline import results_table, segment_inputs, write_inputs_table
 
+    if args.list:  # what the batch would do; no model, no decoding
+        from fishseg.plan import plan_inputs, plan_table
+
+        plan = plan_inputs(args.inputs, args.out, fps=args.fps, start_s=args.start,
+                           end_s=args.end, recording_start_given=args.recording_start,
+                           overwrite=args.overwrite)
+        print(plan_table(plan))
+        return 1 if any(p.status == "error" for p in plan) else 0
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
                   overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
@@ -331,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "per GPU of the cluster, or per CPU when it has none)")
     g = p.add_argument_group("outputs")
     g.add_argument("--overwrite", action="store_true", help="redo inputs that are complete")
+    g.add_argument("--list", action="store_true",
+                   help="only list the inputs found, their output names, recording starts "
+                        "and lengths, and what would be done with each (no model is loaded)")
     g.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     _add_config_args(p)
     p.set_defaults(func=_cmd_segment)
