@@ -33,6 +33,8 @@ UTC = timezone.utc
     ("cam_20261124T053000Z.mp4", T.replace(tzinfo=UTC)),              # Z: UTC
     ("haul3_20261124-053000.mp4", T),
     ("belt_20261399_053000_20261124_053000.mp4", T),                  # not a date: the next
+    ("192.168.1.64_01_20261124053000123.mp4", T.replace(microsecond=123000)),   # with ms
+    ("cam_2026-11-24_05-30-00.250.mp4", T.replace(microsecond=250000)),
 ])
 def test_a_start_from_the_file_name(name, want):
     got = start_from_name(name)

@@ -12,6 +12,7 @@ found wins:
 1. **the file or folder name**: CCTV recorders (DVR / NVR exports) and cameras name
    their files by the recording's start, e.g. ``ch01_20261124053000.mp4``,
    ``NVR_ch1_main_20261124053000_20261124063000.dav`` (the first date is the start),
+   ``192.168.1.64_01_20261124053000123.mp4`` (with milliseconds),
    ``2026-11-24_05-30-00.mp4``, ``VID_20261124_053000.mp4``. A date and a time of day
    (hours, minutes, seconds) must both be there; a trailing ``Z`` means UTC, otherwise
    the time is the recorder's local time and is given without a zone.
@@ -31,10 +32,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 #: A date and a time of day in a name: the date parts joined by one separator (or none),
-#: the time parts likewise, not inside a longer run of digits.
+#: the time parts likewise, optional milliseconds (``20261124053000123``, as some NVRs
+#: write them), not inside a longer run of digits.
 NAME_STAMP = re.compile(
     r"(?<![0-9])((?:19|20)[0-9]{2})([-_.]?)([0-9]{2})\2([0-9]{2})"
-    r"[T _-]?([0-9]{2})([-_.:hH]?)([0-9]{2})\6([0-9]{2})(Z?)(?![0-9])")
+    r"[T _-]?([0-9]{2})([-_.:hH]?)([0-9]{2})\6([0-9]{2})(?:[.,]?([0-9]{3}))?(Z?)(?![0-9])")
 
 #: Creation times before this are unset fields (MP4's epoch is 1904), not recordings.
 _EARLIEST = datetime(1990, 1, 1)
@@ -85,9 +87,9 @@ def start_from_name(name: str) -> datetime | None:
         the time (UTC when the stamp ends in ``Z``, no zone otherwise), or None.
     """
     for m in NAME_STAMP.finditer(name):
-        y, _, mo, d, h, _, mi, s, z = m.groups()
+        y, _, mo, d, h, _, mi, s, ms, z = m.groups()
         try:
-            t = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s))
+            t = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int(ms or 0) * 1000)
         except ValueError:  # 20261399... is not a date: look further
             continue
         return t.replace(tzinfo=timezone.utc) if z else t
