@@ -249,3 +249,11 @@ def test_caption_rim_stays_under_its_text(height):
     assert white.size and dark.size
     assert abs(int(dark.min()) - int(white.min())) <= 2
     assert abs(int(dark.max()) - int(white.max())) <= 2
+
+
+def test_overlay_caption():
+    from fishseg.io.export import overlay_caption
+
+    assert overlay_caption(12, 3) == "frame 12   fish in view 3"
+    assert overlay_caption(12, 3, "2026-11-24T05:30:01.480+01:00") == (
+        "2026-11-24 05:30:01   frame 12   fish in view 3")

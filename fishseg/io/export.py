@@ -222,6 +222,13 @@ def draw_overlay(frame: np.ndarray, track_labels: np.ndarray, *, alpha: float = 
     return out
 
 
+def overlay_caption(frame_index: int, fish_in_view: int, clock: str = "") -> str:
+    """The overlay's bottom line: the clock to the second (as CCTV shows it, when the
+    recording's start is known: ISO 8601 text), the frame number and the fish in view."""
+    caption = f"frame {int(frame_index)}   fish in view {int(fish_in_view)}"
+    return f"{clock[:19].replace('T', ' ')}   {caption}" if clock else caption
+
+
 def _rle(crop: np.ndarray, y0: int, x0: int, H: int, W: int) -> dict:
     """Compressed COCO RLE of a mask given by its bbox crop (no full-frame array).
 
@@ -461,9 +468,7 @@ class ExportWriter:
         if self._overlay_args is not None:
             if frame is None:
                 raise ValueError(f"{self.out_dir}: frame {frame_index}: overlay needs the frame")
-            caption = f"frame {int(frame_index)}   fish in view {len(anns)}"
-            if self.recording_start is not None:  # the clock, to the second, as CCTV shows it
-                caption = f"{self._clock(t)[:19].replace('T', ' ')}   {caption}"
+            caption = overlay_caption(frame_index, len(anns), self._clock(t))
             self._overlay_writer().write(draw_overlay(frame, lab, caption=caption))
 
     def _write_instances(self) -> None:
