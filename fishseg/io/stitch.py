@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from fishseg.config import TrackConfig
-from fishseg.io.export import SUMMARY, frame_name
-from fishseg.io.images import read_labels
+from fishseg.io.export import SUMMARY
 from fishseg.io.recording import NAME_STAMP
+from fishseg.track_metrics import read_tracks
 from fishseg.tracking import Tracker
 
 #: Largest gap (or overlap) between one recording's end and the next one's start, in
@@ -93,10 +93,6 @@ def consecutive(out: Path, outputs: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _frames(out_dir: Path) -> list[int]:
-    return sorted(int(p.stem.split("_")[1]) for p in (out_dir / "masks").glob("frame_*.png"))
-
-
 def _track_settings(s: dict) -> TrackConfig:
     known = {f.name for f in fields(TrackConfig)}
     given = {k: (tuple(v) if isinstance(v, list) else v)
@@ -119,11 +115,12 @@ def linked_fish(a_dir: Path, b_dir: Path) -> dict[int, int]:
     Returns:
         ``{fish id in b: fish id in a}``.
     """
-    fa, fb = _frames(a_dir), _frames(b_dir)
-    if not fa or not fb:
+    try:
+        fa, fb = read_tracks(a_dir), read_tracks(b_dir)
+    except ValueError:  # no masks (no frame written)
         return {}
-    masks = [read_labels(a_dir / "masks" / frame_name(i)) for i in fa[-2:]]
-    first_b = read_labels(b_dir / "masks" / frame_name(fb[0]))
+    masks = [fa[i]() for i in sorted(fa)[-2:]]
+    first_b = fb[min(fb)]()
     if first_b.shape != masks[-1].shape:
         return {}
     tracker = Tracker(_track_settings(_summary(a_dir) or {}))
