@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import json
 import math
 import os
 import re
@@ -38,7 +37,13 @@ from fishseg.calibration import BeltPlane
 from fishseg.config import Config, to_dict
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
-from fishseg.io.export import ExportWriter, atomic_write, is_complete, mark_left_out
+from fishseg.io.export import (
+    ExportWriter,
+    atomic_write,
+    is_complete,
+    mark_left_out,
+    read_summary,
+)
 from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.recording import OutsideWindow, check_given, window_seconds
 from fishseg.io.recording import recording_start as recording_start_of
@@ -535,8 +540,7 @@ def write_inputs_table(results: Sequence[InputResult], out: str | Path) -> Path:
         s = dict(r.summary or {})
         done = r.status in ("done", "skipped") and is_complete(r.out_dir)
         if done and ("frames" not in s or s.get("skipped")):
-            with contextlib.suppress(OSError, ValueError):
-                s = json.loads((Path(r.out_dir) / "summary.json").read_text(encoding="utf-8"))
+            s = read_summary(r.out_dir) or s
         mean, peak = _counts_stats(Path(r.out_dir)) if done else ("", "")
         # an input that could not even be listed (missing) has no folder of its own
         key = (Path(r.out_dir).name if Path(r.out_dir).resolve() != out.resolve()

@@ -90,6 +90,14 @@ def is_complete(out_dir) -> bool:
     return (Path(out_dir) / SUMMARY).is_file()
 
 
+def read_summary(out_dir) -> dict | None:
+    """An output folder's ``summary.json``, or None when it is missing or unreadable."""
+    try:
+        return json.loads((Path(out_dir) / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def frame_name(index: int, suffix: str = ".png") -> str:
     """File name of frame ``index``: ``frame_000042.png``."""
     return f"frame_{int(index):06d}{suffix}"

@@ -25,7 +25,6 @@ consecutive recordings of one camera and, between each pair, the fish that carry
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from fishseg.config import TrackConfig
-from fishseg.io.export import SUMMARY
+from fishseg.io.export import read_summary
 from fishseg.io.recording import NAME_STAMP
 from fishseg.track_metrics import read_tracks
 from fishseg.tracking import Tracker
@@ -46,13 +45,6 @@ TOLERANCE_S = 1.0
 def camera_key(name: str) -> str:
     """A recording's name with its date-time stamps taken out (the camera's part)."""
     return NAME_STAMP.sub("", Path(name).stem)
-
-
-def _summary(out_dir: Path) -> dict | None:
-    try:
-        return json.loads((out_dir / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _span(s: dict) -> tuple[datetime, datetime, bool, bool] | None:
@@ -76,7 +68,7 @@ def consecutive(out: Path, outputs: list[str]) -> list[tuple[str, str]]:
     """Pairs (earlier, later) of outputs that are one camera's consecutive recordings."""
     groups: dict[tuple, list] = {}
     for name in outputs:
-        s = _summary(out / name)
+        s = read_summary(out / name)
         span = _span(s) if s else None
         if span is None:
             continue
@@ -123,7 +115,7 @@ def linked_fish(a_dir: Path, b_dir: Path) -> dict[int, int]:
     first_b = fb[min(fb)]()
     if first_b.shape != masks[-1].shape:
         return {}
-    tracker = Tracker(_track_settings(_summary(a_dir) or {}))
+    tracker = Tracker(_track_settings(read_summary(a_dir) or {}))
     out = [tracker.update(m, k) for k, m in enumerate([*masks, first_b])]
     in_a, in_b = _owners(out[-2], masks[-1]), _owners(out[-1], first_b)
     return {fish_b: in_a[t] for t, fish_b in in_b.items() if t in in_a and fish_b > 0
