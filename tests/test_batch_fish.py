@@ -74,3 +74,44 @@ def test_lengths_in_cm_only_when_every_input_is_calibrated(tmp_path, monkeypatch
     inputs_csv(tmp_path, [("a", "a.mp4", "done"), ("b", "b.mp4", "done"), ("c", "c.mp4", "done")])
     write_batch_fish(tmp_path)
     assert seen == [True, False]
+
+
+def test_the_batch_over_clock_time(tmp_path):
+    from datetime import datetime
+
+    from fishseg.io.charts import fish_over_clock
+
+    for name, start, firsts in (("ch01_20261124_053000", 0, [0, 2]),
+                                ("ch01_20261124_053001", 1, [0, 1])):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({"input": f"in/{name}.mp4"}))
+        with open(d / "counts.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["frame", "time_s", "datetime", "fish_in_view"])
+            w.writerows((i, i * 0.5, f"2026-11-24T05:30:0{start}.{5 * i}00", 1 + i % 2)
+                        for i in range(2))
+        with open(d / "fish.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(COLS + ["first_datetime"])
+            for k, fr in enumerate(firsts, 1):
+                w.writerow([k, fr, 9, 10, 0, 1, 100, 50, 5,
+                            f"2026-11-24T05:30:0{start}.{fr}00"])
+    inputs_csv(tmp_path, [("ch01_20261124_053000", "a.mp4", "done"),
+                          ("ch01_20261124_053001", "b.mp4", "done")])
+    write_batch_fish(tmp_path)
+    img = cv2.imread(str(tmp_path / "all_timeline.png"))
+    assert img is not None and img.std() > 10
+    rows = [{**r, "continues": "x:1" if (r["output"], r["track_id"]) == (
+        "ch01_20261124_053001", "1") else ""} for r in read(tmp_path / "all_fish.csv")]
+    times, running = fish_over_clock(rows)       # a continued fish is not counted again
+    assert times == [datetime(2026, 11, 24, 5, 30, 0), datetime(2026, 11, 24, 5, 30, 0, 200000),
+                     datetime(2026, 11, 24, 5, 30, 1, 100000)]
+    assert running.tolist() == [1, 2, 3]
+
+
+def test_no_timeline_without_clock_times(tmp_path):
+    make_input(tmp_path, "a", [(1, 120, False)])
+    inputs_csv(tmp_path, [("a", "a.mp4", "done")])
+    write_batch_fish(tmp_path)
+    assert (tmp_path / "all_fish.csv").is_file() and not (tmp_path / "all_timeline.png").exists()

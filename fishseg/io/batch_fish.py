@@ -9,6 +9,8 @@ calibrated, else pixels). Both are rewritten after every run, so they cover the 
 however many times it was restarted. A fish that carries on from a camera's previous
 recording into the next (:mod:`fishseg.io.stitch`) is named in the ``continues`` column
 (``output:track_id`` of its first record) and counted and measured once.
+``OUT/all_timeline.png`` shows the batch over clock time (inputs whose recording start is
+known): fish in view per camera and the fish counted so far.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import csv
 from pathlib import Path
 from typing import NamedTuple
 
-from fishseg.io.charts import plot_lengths
-from fishseg.io.export import atomic_write, is_complete
-from fishseg.io.stitch import continued_fish
+from fishseg.io.charts import plot_lengths, plot_timeline
+from fishseg.io.export import atomic_write, is_complete, read_summary
+from fishseg.io.stitch import camera_key, continued_fish
 
 
 class BatchFish(NamedTuple):
@@ -88,4 +90,16 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
                        title=f"{n} counted fish from {len(per_input)} inputs",
                        uncalibrated="length (px; cm when every input is calibrated "
                                     "with --cm-per-pixel)")
+    per_camera: dict[str, list] = {}
+    for name in per_input:  # fish in view over clock time, one line per camera
+        s = read_summary(out / name) or {}
+        try:
+            counts = _read_csv(out / name / "counts.csv")
+        except OSError:
+            continue
+        cam = camera_key(Path(str(s.get("input", name))).name)
+        per_camera.setdefault(cam, []).extend(
+            (r.get("datetime", ""), int(r["fish_in_view"])) for r in counts)
+    plot_timeline(per_camera, fish, out / "all_timeline.png",
+                  title=f"{n} counted fish from {len(per_input)} inputs, over clock time")
     return BatchFish(out / "all_fish.csv", png, n, len(links))

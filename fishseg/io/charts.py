@@ -9,8 +9,8 @@
 
 :func:`length_frequency` and :func:`distinct_over_time` hold the numbers the pictures
 show; :func:`write_charts` draws them (:func:`plot_lengths` the histogram, also used for
-a whole batch by :mod:`fishseg.io.batch_fish`). :func:`save_figure` writes any figure
-atomically.
+a whole batch by :mod:`fishseg.io.batch_fish`, with :func:`plot_timeline`, the batch's
+fish over clock time). :func:`save_figure` writes any figure atomically.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -128,6 +129,71 @@ def write_charts(out_dir: str | os.PathLike, *, name: str, counts: Sequence[tupl
     paths.append(plot_lengths(fish, out_dir / "lengths.png", cm=cm,
                               title=f"{name}: length frequency of {n} counted fish"))
     return paths
+
+
+def fish_over_clock(fish: Sequence[Mapping]) -> tuple[list, np.ndarray]:
+    """The batch's counted fish over clock time: each fish at its first clock time.
+
+    Args:
+        fish: ``all_fish.csv`` rows (``first_datetime``, ``counted``, ``continues``): a
+            fish that continues one of an earlier recording is not counted again, one
+            without a clock time is left out.
+
+    Returns:
+        ``(times, running)``: the first clock times (datetimes, increasing) and (N,) int64
+        the fish counted up to each.
+    """
+    from datetime import datetime
+
+    times = sorted(datetime.fromisoformat(r["first_datetime"]) for r in fish
+                   if r.get("first_datetime") and not r.get("continues")
+                   and str(r.get("counted", "1")) in ("1", "True"))
+    return times, np.arange(1, len(times) + 1, dtype=np.int64)
+
+
+def plot_timeline(per_camera: Mapping[str, Sequence[tuple]], fish: Sequence[Mapping],
+                  path: str | os.PathLike, *, title: str) -> Path | None:
+    """Draw a batch's fish over clock time: fish in view per camera, and the fish counted
+    so far (:func:`fish_over_clock`).
+
+    Args:
+        per_camera: camera -> ``(clock time, fish in view)`` pairs of its frames.
+        fish: ``all_fish.csv`` rows.
+        path: the PNG to write.
+        title: its title.
+
+    Returns:
+        the path, or None when no frame has a clock time, or times with a zone and without
+        one would share the axis.
+    """
+    from datetime import datetime
+
+    lines = {cam: sorted((datetime.fromisoformat(t), n) for t, n in pts if t)
+             for cam, pts in per_camera.items()}
+    lines = {cam: pts for cam, pts in lines.items() if pts}
+    times, running = fish_over_clock(fish)
+    zones = {t.tzinfo is None for pts in lines.values() for t, _ in pts} | {
+        t.tzinfo is None for t in times}
+    if not lines or len(zones) > 1:
+        return None
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    for cam, pts in lines.items():
+        a1.step([t for t, _ in pts], [n for _, n in pts], where="post", lw=0.8,
+                label=cam or "(camera)")
+    a1.set_ylabel("fish in view")
+    if len(lines) > 1:
+        a1.legend(loc="upper right", fontsize=8)
+    a1.set_title(title)
+    if times:
+        a2.step(times, running, where="post", color="black")
+    a2.set_ylabel("fish counted so far")
+    a2.set_xlabel("clock time")
+    for a in (a1, a2):
+        a.yaxis.set_major_locator(MaxNLocator(integer=True))
+    locator = mdates.AutoDateLocator()
+    a2.xaxis.set_major_locator(locator)
+    a2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    return save_figure(fig, path)
 
 
 def plot_lengths(fish: Sequence[Mapping], path: str | os.PathLike, *, cm: bool, title: str,
