@@ -6,6 +6,7 @@ import csv
 import json
 
 import cv2
+import pytest
 
 from fishseg.io.batch_fish import write_batch_fish
 
@@ -115,3 +116,13 @@ def test_no_timeline_without_clock_times(tmp_path):
     inputs_csv(tmp_path, [("a", "a.mp4", "done")])
     write_batch_fish(tmp_path)
     assert (tmp_path / "all_fish.csv").is_file() and not (tmp_path / "all_timeline.png").exists()
+
+
+def test_long_inputs_are_thinned_on_the_timeline():
+    from fishseg.io.batch_fish import TIMELINE_POINTS, _thinned
+
+    counts = [{"datetime": f"t{i}", "fish_in_view": str(i % 4)} for i in range(90000)]
+    pts = _thinned(counts)
+    assert len(pts) <= TIMELINE_POINTS and pts[0] == ("t0", 1.5)   # mean of 0, 1, 2, 3, ...
+    assert sum(n for _, n in pts) == pytest.approx(1.5 * len(pts))
+    assert _thinned(counts[:3]) == [("t0", 0.0), ("t1", 1.0), ("t2", 2.0)]

@@ -19,6 +19,8 @@ import csv
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from fishseg.io.charts import plot_lengths, plot_timeline
 from fishseg.io.export import atomic_write, is_complete, read_summary
 from fishseg.io.stitch import camera_key, continued_fish
@@ -36,6 +38,20 @@ class BatchFish(NamedTuple):
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+#: Points per input on the timeline (an hour of video has 90000 frames).
+TIMELINE_POINTS = 500
+
+
+def _thinned(counts: list[dict]) -> list[tuple[str, float]]:
+    """(clock time, fish in view) of an input's frames, as at most
+    :data:`TIMELINE_POINTS` means over runs of consecutive frames (at their first
+    frame's time)."""
+    k = max(1, -(-len(counts) // TIMELINE_POINTS))
+    return [(counts[i].get("datetime", ""),
+             float(np.mean([int(r["fish_in_view"]) for r in counts[i:i + k]])))
+            for i in range(0, len(counts), k)]
 
 
 def write_batch_fish(out: str | Path) -> BatchFish | None:
@@ -98,8 +114,7 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
         except OSError:
             continue
         cam = camera_key(Path(str(s.get("input", name))).name)
-        per_camera.setdefault(cam, []).extend(
-            (r.get("datetime", ""), int(r["fish_in_view"])) for r in counts)
+        per_camera.setdefault(cam, []).extend(_thinned(counts))
     plot_timeline(per_camera, fish, out / "all_timeline.png",
                   title=f"{n} counted fish from {len(per_input)} inputs, over clock time")
     return BatchFish(out / "all_fish.csv", png, n, len(links))
