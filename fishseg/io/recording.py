@@ -177,7 +177,8 @@ def clock_text(start: datetime, seconds: float) -> str:
 
 
 class OutsideWindow(ValueError):
-    """The clock-time window does not overlap a recording (the input is skipped)."""
+    """The time window does not overlap a recording: the input is skipped when the window
+    is in clock time (a haul over a batch of files) and fails when it is in seconds."""
 
 
 def window_seconds(start: float | datetime, end: float | datetime | None,
