@@ -151,7 +151,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
         plan = plan_inputs(args.inputs, args.out, fps=args.fps, start_s=args.start,
                            end_s=args.end, recording_start_given=args.recording_start,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, min_age_s=args.min_age)
         print(plan_table(plan))
         return 1 if any(p.status == "error" for p in plan) else 0
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
@@ -159,7 +159,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                   overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
                   roi=args.roi, frame_step=args.frame_step, start_s=args.start,
                   end_s=args.end, recording_start=args.recording_start,
-                  checkpoint_every=args.checkpoint_every)
+                  checkpoint_every=args.checkpoint_every, min_age_s=args.min_age)
     if args.engine == "ray":  # workers load the model; they apply the overrides to its config
         from fishseg.engines.ray import ConfigPatch, import_ray, segment_inputs_ray
 
@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "windows: auto (from the file name, e.g. cam2_20261124_053000.mp4, "
                         "else the container's creation_time; the default), none, or a date "
                         "and time such as 2026-11-24T05:30:00+01:00 (one input only)")
+    g.add_argument("--min-age", type=float, default=0.0, metavar="SECONDS",
+                   help="skip inputs changed less than SECONDS ago: a recorder may still be "
+                        "writing them (for runs from cron over a recorder's folder; "
+                        "default 0: take every input)")
     g.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                    help="save progress every N processed frames, so that a run that stops "
                         "(Ctrl-C, a crash) resumes there when run again (default 1000; 0: off)")

@@ -161,6 +161,30 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return [u for u, _ in named]
 
 
+def recently_changed(unit: Path, min_age_s: float, now: float | None = None) -> float | None:
+    """How long ago an input last changed, when that is under ``min_age_s`` seconds (a
+    recorder may still be writing it: a stream format such as .ts or .dav reads as a
+    shorter, complete video), else None.
+
+    Args:
+        unit: a video file or an image folder (its newest file counts).
+        min_age_s: the least age to process (0: any).
+        now: the time to measure from (default: now).
+    """
+    if min_age_s <= 0:
+        return None
+    files = [unit] if not unit.is_dir() else [q for q in unit.iterdir() if q.is_file()]
+    newest = max((q.stat().st_mtime for q in files if q.exists()), default=0.0)
+    age = (time.time() if now is None else now) - newest
+    return age if age < min_age_s else None
+
+
+def too_new(age: float, min_age_s: float) -> str:
+    """The message of an input skipped by :func:`recently_changed`."""
+    return (f"changed {age:.0f} s ago, it may still be being written (--min-age "
+            f"{min_age_s:g}): a later run takes it")
+
+
 def output_name(unit: Path) -> str:
     """The name of a single input's output folder: the file stem, or the folder name."""
     return unit.name if unit.is_dir() else unit.stem
@@ -430,7 +454,7 @@ def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, s
 
 
 def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
-                   cfg: Config | None = None, progress: bool = True,
+                   cfg: Config | None = None, progress: bool = True, min_age_s: float = 0.0,
                    **kwargs) -> list[InputResult]:
     """Run :func:`segment_video` on every input; a failure does not stop the others.
 
@@ -440,6 +464,8 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
         model: a loaded model (default: the bundled default, loaded once).
         cfg: configuration override (default: the model's).
         progress: show an overall bar and one per input.
+        min_age_s: skip an input changed less than this many seconds ago (a recorder may
+            still be writing it; :func:`recently_changed`): a later run takes it.
         **kwargs: passed on to :func:`segment_video`.
 
     Returns:
@@ -453,6 +479,11 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
                            disable=not progress or len(units) < 2):
         dest = out / name
         try:
+            age = recently_changed(unit, min_age_s)
+            if age is not None:
+                results.append(InputResult(str(unit), "skipped", dest, too_new(age, min_age_s),
+                                           {"skipped": True, "output": str(dest)}))
+                continue
             if model is None and not (is_complete(dest) and not kwargs.get("overwrite")):
                 from fishseg.model.bundle import load_model
 

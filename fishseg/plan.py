@@ -17,7 +17,7 @@ from fishseg import checkpoint
 from fishseg.io.export import is_complete
 from fishseg.io.recording import OutsideWindow, recording_start, window_seconds
 from fishseg.io.video import VideoError, probe
-from fishseg.pipeline import named_inputs, staging_dir
+from fishseg.pipeline import named_inputs, recently_changed, staging_dir, too_new
 
 
 @dataclass
@@ -26,7 +26,7 @@ class PlannedInput:
 
     input: str
     output: str                 # the output folder's name ('' when the input has none)
-    status: str                 # "to do", "complete", "resumes", "outside window", "error"
+    status: str                 # to do, complete, resumes, outside window, too new, error
     recording_start: str = ""   # ISO 8601 and where it came from
     length_s: float | None = None
     detail: str = ""
@@ -35,7 +35,7 @@ class PlannedInput:
 def plan_inputs(inputs, out, *, fps: float = 1.0, start_s: float | datetime = 0.0,
                 end_s: float | datetime | None = None,
                 recording_start_given: str | datetime | None = "auto",
-                overwrite: bool = False) -> list[PlannedInput]:
+                overwrite: bool = False, min_age_s: float = 0.0) -> list[PlannedInput]:
     """The inputs a batch would process, as :func:`fishseg.pipeline.segment_inputs` finds
     and names them, with what would happen to each.
 
@@ -46,6 +46,7 @@ def plan_inputs(inputs, out, *, fps: float = 1.0, start_s: float | datetime = 0.
         start_s, end_s: the time window (seconds into each input, or clock times).
         recording_start_given: as ``segment_video``'s ``recording_start``.
         overwrite: complete outputs would be redone.
+        min_age_s: inputs changed more recently are "too new" (skipped).
 
     Returns:
         one :class:`PlannedInput` per input found (and per input that is missing or
@@ -64,6 +65,10 @@ def plan_inputs(inputs, out, *, fps: float = 1.0, start_s: float | datetime = 0.
                 row.recording_start = f"{rec.time.isoformat()} ({rec.origin})"
             info = probe(unit, fps=fps)
             row.length_s = None if info.frames is None else info.frames / info.fps
+            age = recently_changed(unit, min_age_s)
+            if age is not None:
+                row.status, row.detail = "too new", too_new(age, min_age_s)
+                continue
             if is_complete(dest) and not overwrite:  # skipped whatever the window
                 row.status, row.detail = "complete", "skipped (use --overwrite to redo)"
                 continue

@@ -622,3 +622,28 @@ def test_times_of_a_variable_frame_rate_video(belt, tmp_path, write_vfr):
                   start_s=0.5, end_s=1.0, **kw)
     got = [float(r["time_s"]) for r in read_csv(tmp_path / "w" / "counts.csv")]
     assert got == [t for t in times.tolist() if 0.5 <= t < 1.0] and len(got) >= 5
+
+
+def test_inputs_a_recorder_may_still_be_writing_wait(belt, tmp_path):
+    """--min-age: a file changed moments ago is skipped (a stream format being written
+    reads as a shorter video that would then count as complete); a later run takes it."""
+    import os
+    import time
+
+    src, _ = belt
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(src / "video.mp4", folder / "new.mp4")          # just written
+    shutil.copy(src / "video.mp4", folder / "old.mp4")
+    hours_ago = time.time() - 7200
+    os.utime(folder / "old.mp4", (hours_ago, hours_ago))
+    kw = dict(model=ContentOracle(src), progress=False, overlay=False, batch_size=8,
+              min_age_s=600)
+    first = {Path(r.input).name: (r.status, r.message)
+             for r in segment_inputs([folder], tmp_path / "out", **kw)}
+    assert first["old.mp4"][0] == "done" and first["new.mp4"][0] == "skipped"
+    assert "may still be being written (--min-age 600)" in first["new.mp4"][1]
+    assert not (tmp_path / "out" / "new").exists()
+    os.utime(folder / "new.mp4", (hours_ago, hours_ago))        # the recorder is done
+    later = {Path(r.input).name: r.status for r in segment_inputs([folder], tmp_path / "out", **kw)}
+    assert later == {"new.mp4": "done", "old.mp4": "skipped"}

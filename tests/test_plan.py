@@ -50,6 +50,9 @@ def test_what_a_batch_would_do(tree, tmp_path):
     later = plan_inputs([root], out, start_s=datetime(2026, 11, 24, 5, 40),
                         end_s=datetime(2026, 11, 24, 5, 50))
     assert {p.output: p.status for p in later}["ch01_cam2_20261124_053000"] == "outside window"
+    # files a recorder may still be writing
+    fresh = plan_inputs([root / "ch01" / "belt.mp4"], out, min_age_s=10 ** 9)
+    assert [p.status for p in fresh] == ["too new"]
     # a window in seconds past an input's end fails that input, as segment does
     late = plan_inputs([root / "ch01" / "belt.mp4"], out, start_s=5.0)
     assert [(p.status, p.detail) for p in late] == [

@@ -37,7 +37,7 @@ from fishseg.config import Config, from_dict, load_config, override
 from fishseg.io.export import is_complete
 from fishseg.io.recording import check_given
 from fishseg.model.bundle import is_bundled_name
-from fishseg.pipeline import InputResult, named_inputs
+from fishseg.pipeline import InputResult, named_inputs, recently_changed, too_new
 
 INSTALL_HINT = 'the Ray engine needs Ray: pip install "fishseg[ray]" (or pip install "ray[default]>=2.30,<3")'
 
@@ -150,7 +150,7 @@ class _Job:
     deaths: int = 0    # workers that died while on this input
 
 
-def _plan(inputs: Iterable[str | Path], out: Path, overwrite: bool
+def _plan(inputs: Iterable[str | Path], out: Path, overwrite: bool, min_age_s: float = 0.0
           ) -> tuple[list[InputResult | None], list[_Job]]:
     """Results known before any work (bad paths, complete outputs) and the jobs to run.
 
@@ -163,7 +163,11 @@ def _plan(inputs: Iterable[str | Path], out: Path, overwrite: bool
     jobs = []
     for unit, name in units:
         dest = out / name
-        if is_complete(dest) and not overwrite:
+        age = recently_changed(unit, min_age_s)
+        if age is not None:
+            results.append(InputResult(str(unit), "skipped", dest, too_new(age, min_age_s),
+                                       {"skipped": True, "output": str(dest)}))
+        elif is_complete(dest) and not overwrite:
             results.append(InputResult(str(unit), "skipped", dest,
                                        "already complete (use --overwrite to redo)",
                                        {"skipped": True, "output": str(dest)}))
@@ -216,7 +220,7 @@ def segment_inputs_ray(inputs: Iterable[str | Path], out: str | Path, *,
                        model_path: str | Path | None = None,
                        cfg: Config | Callable[[Config], Config] | None = None,
                        address: str | None = None, num_workers: int | None = None,
-                       progress: bool = True, retries: int = 1,
+                       progress: bool = True, retries: int = 1, min_age_s: float = 0.0,
                        **segment_kwargs) -> list[InputResult]:
     """Segment many inputs on a Ray cluster; the same outputs and results as the local engine.
 
@@ -233,6 +237,8 @@ def segment_inputs_ray(inputs: Iterable[str | Path], out: str | Path, *,
             when it has none; at most that many).
         progress: show a tqdm bar over inputs on the driver.
         retries: times an input is retried on a fresh worker after its worker died.
+        min_age_s: skip inputs changed less than this many seconds ago
+            (:func:`fishseg.pipeline.recently_changed`).
         **segment_kwargs: passed on to :func:`fishseg.pipeline.segment_video`
             (batch_size, scale, overlay, overwrite, fps, roi, frame_step, start_s, end_s,
             recording_start, checkpoint_every).
@@ -246,7 +252,7 @@ def segment_inputs_ray(inputs: Iterable[str | Path], out: str | Path, *,
     """
     ray = import_ray()
     out = Path(out)
-    results, todo = _plan(inputs, out, bool(segment_kwargs.get("overwrite")))
+    results, todo = _plan(inputs, out, bool(segment_kwargs.get("overwrite")), min_age_s)
     check_given(segment_kwargs.get("recording_start", "auto"),
                 sum(r is None or r.status == "skipped" for r in results))
     if not todo:
