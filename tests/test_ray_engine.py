@@ -177,6 +177,11 @@ def test_plan_names_and_skips_like_the_local_engine(tmp_path):
     _, jobs = _plan([tmp_path / "x" / "clip.mp4", tmp_path / "y" / "clip.mp4"],
                     tmp_path / "out", overwrite=True)
     assert [j.dest.name for j in jobs] == ["clip", "clip-2"]
+    # files written moments ago wait for a later run (--min-age)
+    results, jobs = _plan([tmp_path / "x" / "clip.mp4"], tmp_path / "out", overwrite=False,
+                          min_age_s=600)
+    assert jobs == [] and results[0].status == "skipped"
+    assert "may still be being written" in results[0].message
 
 
 def test_worker_with_a_bad_model_reports_it(tmp_path):
