@@ -73,7 +73,8 @@ def consecutive(out: Path, outputs: list[str]) -> list[tuple[str, str]]:
         if span is None:
             continue
         src = Path(s["input"])
-        key = (str(src.parent), camera_key(src.name), s.get("scale"), s.get("frame_step"),
+        # resolved: the local engine records inputs as given, Ray's workers absolute
+        key = (str(src.resolve().parent), camera_key(src.name), s.get("scale"), s.get("frame_step"),
                s.get("width"), s.get("height"), span[0].tzinfo is None)
         groups.setdefault(key, []).append((span, s["fps"], name))
     pairs = []
