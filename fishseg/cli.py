@@ -7,7 +7,7 @@ Subcommands::
     fishseg tune --model M --data DIR [--data DIR ...] --out MODEL.fishseg [--max-frames N]
     fishseg segment INPUT... --out DIR [--model MODEL.fishseg] [--batch-size N] [--scale S]
                     [--frame-step N] [--start TIME] [--end TIME] [--roi x0,y0,x1,y1 | --roi MASK.png]
-                    [--recording-start WHEN] [--list]
+                    [--recording-start WHEN] [--list] [--min-age SECONDS]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg score-tracks --truth MASKS --found OUT/NAME [--iou 0.5] [--json FILE]
