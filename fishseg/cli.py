@@ -9,6 +9,7 @@ Subcommands::
                     [--frame-step N] [--start TIME] [--end TIME] [--roi x0,y0,x1,y1 | --roi MASK.png]
                     [--recording-start WHEN] [--list] [--min-age SECONDS]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
+    fishseg pick INPUT... --out DIR [--count N] [--model M | --no-proposals] [--every SECONDS]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg score-tracks --truth MASKS --found OUT/NAME [--iou 0.5] [--json FILE]
     fishseg demo [--out DIR]
@@ -188,6 +189,27 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
+def _cmd_pick(args: argparse.Namespace) -> int:
+    from fishseg.io.recording import check_given
+    from fishseg.pick import pick_frames, picks_summary
+
+    check_given(args.recording_start, len(args.inputs))
+    model = None
+    if not args.no_proposals:
+        from fishseg.model.bundle import load_model
+
+        model = load_model(args.model)
+        model.cfg = _config(args, base=model.cfg)
+    elif args.model:
+        raise ValueError("--model does not apply with --no-proposals")
+    result = pick_frames(args.inputs, args.out, count=args.count, model=model,
+                         every_s=args.every, seed=args.seed, fps=args.fps,
+                         recording_start_given=args.recording_start,
+                         overwrite=args.overwrite, progress=not args.quiet)
+    print(picks_summary(result))
+    return 1 if result.failed else 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fishseg.evaluate import evaluate
 
@@ -350,6 +372,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     _add_config_args(p)
     p.set_defaults(func=_cmd_segment)
+
+    p = sub.add_parser("pick", help="pick frames to annotate from videos, spread over time and "
+                       "appearance, with the model's fish as editable proposals")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, image files, or folders of them")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="folder for images/, proposals.json, frames.csv and picked.png")
+    p.add_argument("--count", type=_at_least_one, default=40, metavar="N",
+                   help="frames to pick (default 40)")
+    p.add_argument("--model", metavar="MODEL", help="model whose fish are proposed (default: "
+                   "the bundled default)")
+    p.add_argument("--no-proposals", action="store_true",
+                   help="pick frames only; no model is run and no proposals.json written")
+    p.add_argument("--every", type=float, default=None, metavar="SECONDS",
+                   help="seconds between the candidate frames read (default: about 10 "
+                        "candidates per frame picked, over all inputs)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the choice (default 0)")
+    p.add_argument("--fps", type=float, default=1.0, help="frame rate of image sequences")
+    p.add_argument("--recording-start", type=_recording_start, default="auto", metavar="WHEN",
+                   help="clock time of the first frame, for frames.csv's datetime (as for "
+                        "segment)")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier picks in DIR")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_pick)
 
     p = sub.add_parser("evaluate", help="score a model or a baseline on annotated frames")
     p.add_argument("--data", required=True, metavar="DIR", help="annotated dataset (folder or COCO)")

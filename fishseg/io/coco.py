@@ -1,4 +1,4 @@
-"""COCO instance annotations: read (polygons, RLE) and write (compressed RLE).
+"""COCO instance annotations: read (polygons, RLE) and write (compressed RLE or polygons).
 
 Reading follows what CVAT ("COCO 1.0") and Label Studio ("COCO") exports hold:
 
@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -250,36 +251,73 @@ def read_coco(
     return list(iter_coco(json_path, image_root))
 
 
-def encode_instances(labels: np.ndarray) -> list[dict[str, Any]]:
+def mask_polygons(mask: np.ndarray) -> list[list[float]]:
+    """Outer outlines of a mask as COCO polygons that rasterise back to it exactly.
+
+    The outlines are traced on the mask doubled in size (each pixel 2x2, OpenCV's
+    ``findContours``, corners kept), so they run along the pixels' edges rather than
+    through the centres of the boundary pixels, and pycocotools fills exactly the mask's
+    pixels again (tested). Holes are not outlined: a fish's outline covers anything
+    inside it (:func:`encode_instances` orders the annotations so that one painted
+    later, as readers do, lies on top).
+
+    Args:
+        mask: (H, W) bool (or 0/1) array.
+
+    Returns:
+        one ``[x0, y0, x1, y1, ...]`` list of floats per connected piece, in pixels.
+    """
+    m = np.ascontiguousarray(np.asarray(mask, bool), np.uint8)
+    h, w = m.shape
+    up = cv2.resize(m, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polys = []
+    for c in contours:
+        pts = c.reshape(-1, 2).astype(np.float64) / 2.0  # >= 4 corners: a pixel is 2x2
+        polys.append([round(float(v), 2) for v in pts.ravel()])
+    return polys
+
+
+def encode_instances(labels: np.ndarray, *, polygons: bool = False) -> list[dict[str, Any]]:
     """COCO annotation fields of every instance in a label image.
 
     Args:
         labels: (H, W) integer array, 0 = background.
+        polygons: outlines as polygons (:func:`mask_polygons`: what annotation tools
+            such as CVAT let one edit point by point; exact for masks without holes),
+            largest instance first, so that one lying inside another's outline is
+            painted over it; else compressed RLE (exact), in id order.
 
     Returns:
-        one dict per id, ascending: ``segmentation`` (compressed RLE, counts as str),
-        ``area`` (int), ``bbox`` ([x, y, w, h] floats), ``iscrowd`` 0, ``category_id``
-        1 and ``attributes: {"track_id": id}``.
+        one dict per id: ``segmentation`` (compressed RLE, counts as str, or a list of
+        polygons), ``area`` (int, pixels), ``bbox`` ([x, y, w, h] floats), ``iscrowd``
+        0, ``category_id`` 1 and ``attributes: {"track_id": id}``.
     """
     labels = np.asarray(labels)
     out = []
     for i in np.unique(labels):
         if i == 0:
             continue
-        rle = mask_utils.encode(np.asfortranarray(labels == i, dtype=np.uint8))
+        m = labels == i
+        rle = mask_utils.encode(np.asfortranarray(m, dtype=np.uint8))
+        seg: Any = {
+            "size": [int(v) for v in rle["size"]],
+            "counts": rle["counts"].decode("ascii"),
+        }
+        if polygons:
+            seg = mask_polygons(m)
         out.append(
             {
                 "category_id": CATEGORY["id"],
-                "segmentation": {
-                    "size": [int(v) for v in rle["size"]],
-                    "counts": rle["counts"].decode("ascii"),
-                },
+                "segmentation": seg,
                 "area": int(mask_utils.area(rle)),
                 "bbox": [float(v) for v in mask_utils.toBbox(rle)],
                 "iscrowd": 0,
                 "attributes": {"track_id": int(i)},
             }
         )
+    if polygons:
+        out.sort(key=lambda a: -a["area"])
     return out
 
 
