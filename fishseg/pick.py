@@ -13,7 +13,9 @@ annotation tool (CVAT, Label Studio) to import and correct:
 
     OUT/images/NAME.png      the picked frames (NAME = <input name>_<frame number>)
     OUT/proposals.json       COCO polygons of the model's fish (not a dataset: correct
-                             them, export the corrected COCO, train on that)
+                             them, export the corrected COCO, train on that); images
+                             by their bare file name, as CVAT names the frames of a
+                             task made from the image files
     OUT/frames.csv           name, input, frame, time_s, datetime, proposed_fish
     OUT/picked.png           a contact sheet of the picked frames with the proposals
 
@@ -298,7 +300,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
                         write_image(out / "images" / f"{name}.png", frame)
                         image_id = len(coco_images) + 1
                         h, w = lab.shape
-                        coco_images.append({"id": image_id, "file_name": f"images/{name}.png",
+                        coco_images.append({"id": image_id, "file_name": f"{name}.png",
                                             "width": int(w), "height": int(h)})
                         anns = encode_instances(lab, polygons=True) if model is not None else []
                         for a in anns:
