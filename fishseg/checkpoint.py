@@ -36,7 +36,8 @@ CHECKPOINT = "checkpoint.json"
 #: 3 (session 13): frame times from the container, and the held frames' times saved;
 #: a checkpoint of an older format starts the input afresh (its times were frame / fps).
 #: 4 (session 14): a video's identity includes a hash of its first and last bytes.
-FORMAT_VERSION = 4
+#: 5 (session 15): the fish pictures' best scores are saved (fish/ of a resumed run).
+FORMAT_VERSION = 5
 #: Bytes hashed at each end of a video file (:func:`input_identity`).
 SAMPLE_BYTES = 1 << 16
 

@@ -157,7 +157,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         return 1 if any(p.status == "error" for p in plan) else 0
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
-                  overlay=not args.no_overlay, overwrite=args.overwrite, fps=args.fps,
+                  overlay=not args.no_overlay, gallery=not args.no_gallery,
+                  overwrite=args.overwrite, fps=args.fps,
                   roi=args.roi, frame_step=args.frame_step, start_s=args.start,
                   end_s=args.end, recording_start=args.recording_start,
                   checkpoint_every=args.checkpoint_every, min_age_s=args.min_age)
@@ -370,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only list the inputs found, their output names, recording starts "
                         "and lengths, and what would be done with each (no model is loaded)")
     g.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    g.add_argument("--no-gallery", action="store_true",
+                   help="do not write fish/: a picture of each fish's best view and contact "
+                        "sheets of them")
     _add_config_args(p)
     p.set_defaults(func=_cmd_segment)
 

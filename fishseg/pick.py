@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from tqdm.auto import tqdm
 from fishseg.io.coco import CATEGORY, encode_instances
 from fishseg.io.images import atomic_write, write_image
 from fishseg.io.recording import clock_text, recording_start
+from fishseg.io.sheets import contact_sheet
 from fishseg.io.video import FrameReader, VideoError, probe
 
 #: Thumbnail size (width, height) a candidate frame is described by.
@@ -164,32 +164,6 @@ def _step_frames(units: Sequence[Path], wanted: int, every_s: float | None,
         else:  # no input says how long it is: one candidate a second
             steps.append(max(1, int(round(i.fps))))
     return steps, failed
-
-
-def contact_sheet(thumbs: Sequence[np.ndarray], captions: Sequence[str], *,
-                  columns: int = 6) -> np.ndarray:
-    """Thumbnails in a grid, each with its caption.
-
-    Args:
-        thumbs: (h, w, 3) uint8 RGB images of one size.
-        captions: one line of text per thumbnail.
-        columns: thumbnails per row.
-
-    Returns:
-        (rows * (h + 4), columns * (w + 4), 3) uint8 RGB.
-    """
-    from fishseg.io.export import _text
-
-    h, w = thumbs[0].shape[:2]
-    cols = min(columns, len(thumbs))
-    rows = math.ceil(len(thumbs) / cols)
-    sheet = np.full((rows * (h + 4), cols * (w + 4), 3), 32, np.uint8)
-    for k, (im, cap) in enumerate(zip(thumbs, captions)):
-        y, x = (k // cols) * (h + 4) + 2, (k % cols) * (w + 4) + 2
-        tile = np.ascontiguousarray(im)
-        _text(tile, cap, (4, h - 6), 0.4)
-        sheet[y:y + h, x:x + w] = tile
-    return sheet
 
 
 def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 40,
@@ -374,5 +348,5 @@ def picks_summary(result: PickResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Candidate", "PickResult", "choose", "contact_sheet", "describe", "pick_frames",
-           "picks_summary", "THUMB"]
+__all__ = ["Candidate", "PickResult", "choose", "describe", "pick_frames", "picks_summary",
+           "THUMB"]

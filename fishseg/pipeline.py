@@ -41,7 +41,6 @@ from fishseg.io.export import (
     ExportWriter,
     atomic_write,
     is_complete,
-    mark_left_out,
     read_summary,
 )
 from fishseg.io.images import IMAGE_SUFFIXES
@@ -210,7 +209,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                   start_s: float | datetime = 0.0, end_s: float | datetime | None = None,
                   recording_start: str | datetime | None = "auto",
                   checkpoint_every: int = 1000, progress: bool = True,
-                  background_export: bool = True) -> dict:
+                  background_export: bool = True, gallery: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -223,6 +222,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         scale: frames are resized by this factor before processing; masks, overlay and
             measurements are at the scaled size (cm_per_pixel refers to the input size).
         overlay: also write ``overlay.mp4``.
+        gallery: also write a picture of each counted fish's best view and contact
+            sheets of them in ``fish/`` (:mod:`fishseg.io.gallery`).
         overwrite: redo an input whose outputs are complete.
         fps: frame rate of image sequences.
         roi: region of interest (:func:`fishseg.roi.load_roi`: ``"x0,y0,x1,y1"`` in pixels
@@ -285,7 +286,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     stage = staging_dir(out_dir)
     key = checkpoint.run_key(
         source, model=getattr(model, "checksum", None), cfg=to_dict(cfg), scale=scale,
-        overlay=overlay, fps=fps, frame_step=frame_step, batch_size=batch_size,
+        overlay=overlay, gallery=gallery, fps=fps, frame_step=frame_step, batch_size=batch_size,
         start_s=start_s, end_s=end_s, recording=rec.describe() if rec else None,
         roi=(hashlib.sha256(np.ascontiguousarray(roi)).hexdigest()
              if isinstance(roi, np.ndarray) else None if roi is None else str(roi)))
@@ -314,7 +315,10 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             plane.check_frame(w, h)
         tracker = Tracker(cfg.track, border=border, plane=plane)
         # outputs hold counted fish only, ids 1, 2, ...; the overlay outlines the rest
-        release = CountedTracks(tracker, on_left_out=mark_left_out if overlay else None)
+        # (the writer outlines the left-out detections on the overlay's copy of the frame;
+        # the fish pictures are cut from the frame as it is)
+        release = CountedTracks(tracker, on_left_out=_with_left_out if overlay else None)
+        carry = overlay or gallery
         if resume:
             tracker.set_state(ck_meta["tracker"], checkpoint.group(ck, "tracker"))
             release.set_state(ck_meta["counted"], checkpoint.group(ck, "counted"))
@@ -331,7 +335,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                 stage, input_name=str(source), fps=info.fps, width=w, height=h,
                 cm_per_pixel=cm, cm_columns=cm is not None or plane is not None,
                 recording_start=rec.time if rec else None,
-                overlay=overlay, overlay_fps=info.fps / frame_step,
+                overlay=overlay, overlay_fps=info.fps / frame_step, gallery=gallery,
                 resume=(ck_meta["export"], checkpoint.group(ck, "export")) if resume else None)
             if background_export:
                 exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
@@ -355,8 +359,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     t3 = time.perf_counter()
                     times["track"] += t3 - t2
                     for i, lab, frame in zip(indices, tracked, frames):
-                        for j, out, img in release.push(int(i), lab, frame if overlay else None):
-                            writer.add_frame(j, out, img, stamps.pop(j, None))
+                        for j, out, img in release.push(int(i), lab, frame if carry else None):
+                            writer.add_frame(j, out, *_frame_parts(img, stamps.pop(j, None)))
                     t = time.perf_counter()
                     times["export"] += t - t3
                     bar.update(len(indices))
@@ -369,7 +373,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                         t = time.perf_counter()
                 t = time.perf_counter()
                 for j, out, img in release.flush():
-                    writer.add_frame(j, out, img, stamps.pop(j, None))
+                    writer.add_frame(j, out, *_frame_parts(img, stamps.pop(j, None)))
                 times["export"] += time.perf_counter() - t
                 errors = saved_errors + [f"frame {e.index}: {e.message}" for e in reader.errors]
                 summary = writer.finish(
@@ -432,6 +436,21 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
         raise OutsideWindow(f"{source}: the time window starts at {start_s:g} s, after the end "
                             f"of the input ({info.frames / info.fps:.2f} s, {info.frames} frames)")
     return first, None if end_s is None else max(first + 1, math.ceil(end_s * info.fps - 1e-9))
+
+
+def _with_left_out(frame: np.ndarray, left_out: np.ndarray, track_ids: np.ndarray) -> tuple:
+    """What :class:`~fishseg.counted.CountedTracks` carries on for the overlay: the frame
+    and what to outline on it (drawn by the writer, on a copy)."""
+    return frame, left_out, track_ids
+
+
+def _frame_parts(carried, time_s: float | None) -> tuple:
+    """``(frame, time_s, left_out, left_out_ids)`` for ``ExportWriter.add_frame`` from
+    what the release carried: None, a frame, or :func:`_with_left_out`'s tuple."""
+    if isinstance(carried, tuple):
+        frame, left_out, ids = carried
+        return frame, time_s, left_out, ids
+    return carried, time_s, None, None
 
 
 def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, saved_errors,

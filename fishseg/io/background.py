@@ -63,7 +63,8 @@ class BackgroundExport:
             raise self._error
 
     def add_frame(self, frame_index: int, track_labels: Any, frame: Any = None,
-                  time_s: float | None = None) -> None:
+                  time_s: float | None = None, left_out: Any = None,
+                  left_out_ids: Any = None) -> None:
         """Queue a frame for :meth:`ExportWriter.add_frame` (same arguments).
 
         The arrays must not be changed by the caller afterwards (the pipeline hands over
@@ -72,7 +73,7 @@ class BackgroundExport:
         self._raise_pending()
         if not self._thread.is_alive():
             raise RuntimeError(f"{self.writer.out_dir}: the export thread has stopped")
-        self._queue.put((frame_index, track_labels, frame, time_s))
+        self._queue.put((frame_index, track_labels, frame, time_s, left_out, left_out_ids))
 
     def drain(self) -> None:
         """Wait until every queued frame is written; raise a write error if one came."""

@@ -343,13 +343,16 @@ class ExportWriter:
             ``out_dir``: continue from there (frames written after it are written again).
         recording_start: the clock time of the source's first frame: fills the
             ``datetime`` columns of counts.csv and fish.csv (empty without it).
+        gallery: also write a picture of every fish and contact sheets of them in
+            ``fish/`` (:mod:`fishseg.io.gallery`; then :meth:`add_frame` needs the frame).
     """
 
     def __init__(self, out_dir, *, input_name: str, fps: float, width: int, height: int,
                  cm_per_pixel: float | None = None, overlay: bool = False, crf: int = 23,
                  overlay_fps: float | None = None, charts: bool = True,
                  resume: tuple[dict, dict[str, np.ndarray]] | None = None,
-                 cm_columns: bool | None = None, recording_start: datetime | None = None):
+                 cm_columns: bool | None = None, recording_start: datetime | None = None,
+                 gallery: bool = False):
         self.out_dir = Path(out_dir)
         (self.out_dir / "masks").mkdir(parents=True, exist_ok=True)
         self.input_name, self.fps = str(input_name), float(fps)
@@ -366,6 +369,15 @@ class ExportWriter:
         self._overlay_args = (overlay_fps or fps, width, height, crf) if overlay else None
         self._segments: list[str] = []  # finished overlay segments (file names)
         self._overlay = None
+        self._gallery = None
+        if gallery:
+            from fishseg.io.gallery import FishGallery
+
+            scores = None
+            if resume is not None and "gallery_ids" in resume[1]:
+                scores = dict(zip(resume[1]["gallery_ids"].tolist(),
+                                  resume[1]["gallery_scores"].tolist()))
+            self._gallery = FishGallery(self.out_dir / "fish", scores=scores)
         if resume is None:
             self._spool = {k: tempfile.NamedTemporaryFile(
                 "w", encoding="utf-8", dir=self.out_dir, prefix=f".instances.{k}.",
@@ -396,7 +408,10 @@ class ExportWriter:
         self.resumable = True
         c = np.array(self.counts, np.float64).reshape(-1, 3)
         meta = {"next_ann": self._next_ann, "spool": spool, "segments": list(self._segments)}
-        return meta, {"counts": c}
+        arrays = {"counts": c}
+        if self._gallery is not None:  # pictures written, best scores kept
+            arrays.update({f"gallery_{k}": v for k, v in self._gallery.get_state().items()})
+        return meta, arrays
 
     def _resume(self, state: tuple[dict, dict[str, np.ndarray]]) -> None:
         meta, arrays = state
@@ -447,15 +462,22 @@ class ExportWriter:
         self._segments = []
 
     def add_frame(self, frame_index: int, track_labels: np.ndarray,
-                  frame: np.ndarray | None = None, time_s: float | None = None) -> None:
+                  frame: np.ndarray | None = None, time_s: float | None = None,
+                  left_out: np.ndarray | None = None,
+                  left_out_ids: np.ndarray | None = None) -> None:
         """Write frame ``frame_index``'s mask, COCO entries and count.
 
         Args:
             frame_index: frame number (names the PNG; COCO image id = frame_index + 1).
             track_labels: (H, W) int32 track labels, 0 = belt.
-            frame: (H, W, 3) uint8 RGB frame; needed when ``overlay`` is on.
+            frame: (H, W, 3) uint8 RGB frame; needed when ``overlay`` or ``gallery`` is on.
             time_s: the frame's time in the source, seconds (the container's timestamp,
                 :class:`fishseg.io.video.FrameReader`); None: ``frame_index / fps``.
+            left_out: (H, W) uint8 detections not counted
+                (:meth:`fishseg.counted.CountedTracks.left_out`), outlined on the
+                overlay only (:func:`mark_left_out`); None: none.
+            left_out_ids: (H, W) int tracker labels of the frame, to outline touching
+                left-out tracks apart.
         """
         lab = np.asarray(track_labels)
         if lab.shape != (self.height, self.width):
@@ -473,11 +495,17 @@ class ExportWriter:
             self._spool["annotations"].write(json.dumps(a) + "\n")
         t = frame_index / self.fps if time_s is None else float(time_s)
         self.counts.append((int(frame_index), t, len(anns)))
+        if self._gallery is not None:
+            if frame is None:
+                raise ValueError(f"{self.out_dir}: frame {frame_index}: the fish pictures "
+                                 "need the frame")
+            self._gallery.add(int(frame_index), frame, lab)
         if self._overlay_args is not None:
             if frame is None:
                 raise ValueError(f"{self.out_dir}: frame {frame_index}: overlay needs the frame")
             caption = overlay_caption(frame_index, len(anns), self._clock(t))
-            self._overlay_writer().write(draw_overlay(frame, lab, caption=caption))
+            shown = frame if left_out is None else mark_left_out(frame, left_out, left_out_ids)
+            self._overlay_writer().write(draw_overlay(shown, lab, caption=caption))
 
     def _write_instances(self) -> None:
         for f in self._spool.values():
@@ -553,6 +581,8 @@ class ExportWriter:
                 w.writerow([int(r[c]) if c in ("partial", "cut_in_time", "counted") else
                             f"{r[c]:.3f}" if c in ("first_s", "last_s") else
                             (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
+        if self._gallery is not None:
+            self._gallery.finish(rows, cm=self.cm_columns)
         if self.charts and len(self.counts) > 1:  # a single image: the batch's chart says it
             from fishseg.io.charts import write_charts
 
