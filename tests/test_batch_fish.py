@@ -53,6 +53,7 @@ def test_fish_of_complete_inputs_only(tmp_path):
     assert [(r["output"], r["track_id"], r["length_px"]) for r in rows] == [
         ("a", "1", "120"), ("a", "2", "80"), ("b", "1", "300")]
     assert rows[0]["length_cm"] == "12.0" and rows[2]["length_cm"] == ""  # b uncalibrated
+    assert [r["picture"] for r in rows] == ["", "", ""]  # segmented without pictures
     img = cv2.imread(str(png))
     assert img is not None and img.std() > 10
     # the failed input completed on a rerun: it joins the table

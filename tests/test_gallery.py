@@ -107,6 +107,9 @@ def test_segment_writes_a_picture_of_every_counted_fish(tmp_path):
         ids = sorted(int(r["track_id"]) for r in csv.DictReader(f))
     pics = sorted(int(p.stem) for p in (tmp_path / "a" / "video" / "fish").glob("0*.jpg"))
     assert pics == ids and ids
+    with open(tmp_path / "a" / "all_fish.csv", newline="") as f:  # the batch's table
+        linked = [r["picture"] for r in csv.DictReader(f)]
+    assert linked == [f"video/fish/{i:06d}.jpg" for i in ids]
     assert main(["-q", "segment", video, "--out", str(tmp_path / "b"), "--model", "fast",
                  "--no-overlay", "--no-gallery"]) == 0
     assert not (tmp_path / "b" / "video" / "fish").exists()

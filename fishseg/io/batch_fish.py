@@ -8,7 +8,9 @@ column, and draws the counted fish's length frequency (cm when every input was
 calibrated, else pixels). Both are rewritten after every run, so they cover the batch
 however many times it was restarted. A fish that carries on from a camera's previous
 recording into the next (:mod:`fishseg.io.stitch`) is named in the ``continues`` column
-(``output:track_id`` of its first record) and counted and measured once.
+(``output:track_id`` of its first record) and counted and measured once. The
+``picture`` column is the fish's picture (``<output>/fish/NNNNNN.jpg``, relative to
+``OUT``; :mod:`fishseg.io.gallery`), empty for inputs segmented without pictures.
 ``OUT/all_timeline.png`` shows the batch over clock time (inputs whose recording start is
 known): fish in view per camera and the fish counted so far.
 """
@@ -23,6 +25,7 @@ import numpy as np
 
 from fishseg.io.charts import plot_lengths, plot_timeline
 from fishseg.io.export import atomic_write, is_complete, read_summary
+from fishseg.io.gallery import crop_name
 from fishseg.io.stitch import camera_key, continued_fish
 
 
@@ -87,11 +90,13 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
         for c in (rows[0].keys() if rows else ()):
             if c not in cols:
                 cols.append(c)
-    cols.append("continues")
+    cols += ["continues", "picture"]
     for name, rows in per_input.items():
         for r in rows:
             a = first.get((name, int(r["track_id"])))
             r["continues"] = f"{a[0]}:{a[1]}" if a else ""
+            pic = Path(name) / "fish" / crop_name(int(r["track_id"]))  # fishseg.io.gallery
+            r["picture"] = pic.as_posix() if (out / pic).is_file() else ""
     with atomic_write(out / "all_fish.csv") as f:
         w = csv.DictWriter(f, fieldnames=cols, restval="")
         w.writeheader()
