@@ -145,6 +145,7 @@ def _at_least_one(text: str) -> int:
 
 def _cmd_segment(args: argparse.Namespace) -> int:
     from fishseg.io.batch_fish import write_batch_fish
+    from fishseg.io.batch_page import write_batch_page
     from fishseg.pipeline import results_table, segment_inputs, write_inputs_table
 
     if args.list:  # what the batch would do; no model, no decoding
@@ -187,6 +188,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                 f" ({batch.continued} carried on from a camera's previous recording, counted "
                 "once)" if batch.continued else "") + f": {batch.table}, length frequency: "
                 f"{batch.chart}")
+        page = write_batch_page(args.out, batch_fish=batch.fish if batch else None,
+                                continued=batch.continued if batch else 0)
+        if page:
+            print(f"the batch on one page (open it in a browser): {page}")
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
