@@ -10,6 +10,7 @@ Subcommands::
                     [--recording-start WHEN] [--list] [--min-age SECONDS]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg pick INPUT... --out DIR [--count N] [--model M | --no-proposals] [--every SECONDS]
+    fishseg report OUT
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg score-tracks --truth MASKS --found OUT/NAME [--iou 0.5] [--json FILE]
     fishseg demo [--out DIR]
@@ -144,8 +145,6 @@ def _at_least_one(text: str) -> int:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    from fishseg.io.batch_fish import write_batch_fish
-    from fishseg.io.batch_page import write_batch_page
     from fishseg.pipeline import results_table, segment_inputs, write_inputs_table
 
     if args.list:  # what the batch would do; no model, no decoding
@@ -182,16 +181,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     print(results_table(results))
     if results:
         print(f"table of all inputs: {write_inputs_table(results, args.out)}")
-        batch = write_batch_fish(args.out)
-        if batch:
-            print(f"fish of all inputs: {batch.fish}" + (
-                f" ({batch.continued} carried on from a camera's previous recording, counted "
-                "once)" if batch.continued else "") + f": {batch.table}, length frequency: "
-                f"{batch.chart}")
-        page = write_batch_page(args.out, batch_fish=batch.fish if batch else None,
-                                continued=batch.continued if batch else 0)
-        if page:
-            print(f"the batch on one page (open it in a browser): {page}")
+        _write_batch(args.out)
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
@@ -214,6 +204,38 @@ def _cmd_pick(args: argparse.Namespace) -> int:
                          overwrite=args.overwrite, progress=not args.quiet)
     print(picks_summary(result))
     return 1 if result.failed else 0
+
+
+def _write_batch(out: Path) -> bool:
+    """Write the batch's tables, charts and page from ``OUT``; print where they are."""
+    from fishseg.io.batch_fish import write_batch_fish
+    from fishseg.io.batch_page import write_batch_page
+
+    batch = write_batch_fish(out)
+    if batch:
+        print(f"fish of all inputs: {batch.fish}" + (
+            f" ({batch.continued} carried on from a camera's previous recording, counted "
+            "once)" if batch.continued else "") + f": {batch.table}, length frequency: "
+            f"{batch.chart}")
+        if batch.kept:
+            print(f"columns added by hand, kept: {', '.join(batch.kept)}" + (
+                f"; per species: {batch.by_group}" if batch.by_group else ""))
+        if batch.unmatched:
+            print(f"warning: {batch.unmatched} row(s) filled by hand name a fish no longer in "
+                  f"the batch (an input segmented again?): moved to "
+                  f"{Path(out) / 'all_fish.unmatched.csv'}")
+    page = write_batch_page(out, batch_fish=batch.fish if batch else None,
+                            continued=batch.continued if batch else 0)
+    if page:
+        print(f"the batch on one page (open it in a browser): {page}")
+    return page is not None
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    if not (args.out / "inputs.csv").is_file():
+        raise ValueError(f"{args.out}: no inputs.csv: not an output folder of fishseg segment")
+    _write_batch(args.out)
+    return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -405,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace earlier picks in DIR")
     _add_config_args(p)
     p.set_defaults(func=_cmd_pick)
+
+    p = sub.add_parser("report", help="rewrite a segmented batch's all_fish.csv, charts and "
+                       "index.html (after adding a species column to all_fish.csv)")
+    p.add_argument("out", type=Path, metavar="OUT", help="output folder of fishseg segment")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("evaluate", help="score a model or a baseline on annotated frames")
     p.add_argument("--data", required=True, metavar="DIR", help="annotated dataset (folder or COCO)")

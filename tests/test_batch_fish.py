@@ -47,7 +47,7 @@ def test_fish_of_complete_inputs_only(tmp_path):
     make_input(tmp_path, "c", [(1, 50, False)], complete=False)  # failed half-way
     inputs_csv(tmp_path, [("a", "a.mp4", "done"), ("b", "b.mp4", "skipped"),
                           ("c", "c.mp4", "failed")])
-    csv_path, png, n, continued = write_batch_fish(tmp_path)
+    csv_path, png, n, continued = write_batch_fish(tmp_path)[:4]
     assert (n, continued) == (3, 0)
     rows = read(csv_path)
     assert [(r["output"], r["track_id"], r["length_px"]) for r in rows] == [
@@ -127,3 +127,57 @@ def test_long_inputs_are_thinned_on_the_timeline():
     assert len(pts) <= TIMELINE_POINTS and pts[0] == ("t0", 1.5)   # mean of 0, 1, 2, 3, ...
     assert sum(n for _, n in pts) == pytest.approx(1.5 * len(pts))
     assert _thinned(counts[:3]) == [("t0", 0.0), ("t1", 1.0), ("t2", 2.0)]
+
+
+def test_columns_added_by_hand_are_kept_and_give_lengths_per_species(tmp_path, capsys):
+    from fishseg.cli import main
+    from fishseg.io.charts import length_frequency
+
+    make_input(tmp_path, "a", [(1, 120, False), (2, 80, True), (3, 95, False)])
+    make_input(tmp_path, "b", [(1, 300, False)])
+    inputs_csv(tmp_path, [("a", "a.mp4", "done"), ("b", "b.mp4", "done")])
+    first = write_batch_fish(tmp_path)
+    assert first.kept == () and first.by_group is None
+    # an observer adds species and notes in a spreadsheet that saves with ';' and a BOM
+    rows = read(tmp_path / "all_fish.csv")
+    species = {("a", "1"): "cod", ("a", "2"): "cod", ("a", "3"): "plaice", ("b", "1"): ""}
+    cols = list(rows[0]) + ["species", "notes"]
+    with open(tmp_path / "all_fish.csv", "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.DictWriter(f, fieldnames=cols, delimiter=";")
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "species": species[(r["output"], r["track_id"])],
+                        "notes": "tail torn" if r["track_id"] == "3" else ""})
+    assert main(["-q", "report", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "columns added by hand, kept: species, notes" in printed
+    again = read(tmp_path / "all_fish.csv")
+    assert {(r["output"], r["track_id"]): r["species"] for r in again} == species
+    assert [r["notes"] for r in again] == ["", "", "tail torn", ""]
+    png = tmp_path / "all_lengths_by_species.png"
+    assert png.is_file() and cv2.imread(str(png)).std() > 10
+    assert "all_lengths_by_species.png" in (tmp_path / "index.html").read_text()
+    # one input segmented again: its fish 3 now starts elsewhere, so its note has no fish
+    d = tmp_path / "a"
+    text = (d / "fish.csv").read_text().splitlines()
+    text[3] = text[3].replace("3,0,9", "3,4,9")
+    (d / "fish.csv").write_text("\n".join(text) + "\n")
+    b = write_batch_fish(tmp_path)
+    assert b.unmatched == 1
+    again = read(tmp_path / "all_fish.csv")
+    assert [r["species"] for r in again] == ["cod", "cod", "", ""]
+    lost = read(tmp_path / "all_fish.unmatched.csv")
+    assert [(r["output"], r["track_id"], r["species"]) for r in lost] == [("a", "3", "plaice")]
+    # per-group classes are the batch's classes: the groups add up to the whole
+    fish = [{"length_px": v, "partial": False} for v in (12, 55, 57, 130)]
+    edges, whole, _, _ = length_frequency(fish, cm=False)
+    parts = [length_frequency(fish[:2], cm=False, edges=edges)[1],
+             length_frequency(fish[2:], cm=False, edges=edges)[1]]
+    assert (parts[0] + parts[1]).tolist() == whole.tolist()
+
+
+def test_report_needs_an_output_folder(tmp_path, capsys):
+    from fishseg.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no inputs.csv" in capsys.readouterr().err

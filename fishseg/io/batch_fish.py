@@ -11,6 +11,10 @@ recording into the next (:mod:`fishseg.io.stitch`) is named in the ``continues``
 (``output:track_id`` of its first record) and counted and measured once. The
 ``picture`` column is the fish's picture (``<output>/fish/NNNNNN.jpg``, relative to
 ``OUT``; :mod:`fishseg.io.gallery`), empty for inputs segmented without pictures.
+Columns added to ``all_fish.csv`` by hand (``species``, notes) are kept when it is
+rewritten, matched by output, track id and first frame; a ``species`` column, once
+filled, also gives ``OUT/all_lengths_by_species.png``, the length frequency per species
+(``fishseg report OUT`` redraws it after editing).
 ``OUT/all_timeline.png`` shows the batch over clock time (inputs whose recording start is
 known): fish in view per camera and the fish counted so far.
 """
@@ -23,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fishseg.io.charts import plot_lengths, plot_timeline
+from fishseg.io.charts import plot_lengths, plot_lengths_by_group, plot_timeline
 from fishseg.io.export import atomic_write, is_complete, read_summary
 from fishseg.io.gallery import crop_name
 from fishseg.io.stitch import camera_key, continued_fish
@@ -36,6 +40,9 @@ class BatchFish(NamedTuple):
     chart: Path          #: OUT/all_lengths.png
     fish: int            #: counted fish of the batch, each once
     continued: int       #: records that continue a fish of the recording before
+    kept: tuple = ()     #: columns added by hand to all_fish.csv, kept
+    unmatched: int = 0   #: hand-filled rows whose fish is gone (in all_fish.unmatched.csv)
+    by_group: Path | None = None  #: OUT/all_lengths_by_species.png, when species are given
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -97,8 +104,9 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
             r["continues"] = f"{a[0]}:{a[1]}" if a else ""
             pic = Path(name) / "fish" / crop_name(int(r["track_id"]))  # fishseg.io.gallery
             r["picture"] = pic.as_posix() if (out / pic).is_file() else ""
+    extra, unmatched = _keep_hand_columns(out, cols, per_input)
     with atomic_write(out / "all_fish.csv") as f:
-        w = csv.DictWriter(f, fieldnames=cols, restval="")
+        w = csv.DictWriter(f, fieldnames=cols + extra, restval="")
         w.writeheader()
         for name, rows in per_input.items():
             w.writerows({"output": name, **r} for r in rows)
@@ -107,10 +115,17 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
             for rows in per_input.values() for r in rows if not r["continues"]]
     cm = all(r.get("length_cm") not in (None, "") for r in fish) and bool(fish)
     n = sum(1 for r in fish if r["counted"])
+    uncalibrated = "length (px; cm when every input is calibrated with --cm-per-pixel)"
     png = plot_lengths(fish, out / "all_lengths.png", cm=cm,
                        title=f"{n} counted fish from {len(per_input)} inputs",
-                       uncalibrated="length (px; cm when every input is calibrated "
-                                    "with --cm-per-pixel)")
+                       uncalibrated=uncalibrated)
+    group = next((c for c in extra if c.lower() == "species"), None)
+    by_group = out / "all_lengths_by_species.png"
+    if group and any(r.get(group, "").strip() for r in fish):
+        plot_lengths_by_group(fish, by_group, key=group, cm=cm, uncalibrated=uncalibrated,
+                              title=f"{n} counted fish from {len(per_input)} inputs")
+    else:
+        by_group.unlink(missing_ok=True)
     per_camera: dict[str, list] = {}
     for name in per_input:  # fish in view over clock time, one line per camera
         s = read_summary(out / name) or {}
@@ -122,4 +137,55 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
         per_camera.setdefault(cam, []).extend(_thinned(counts))
     plot_timeline(per_camera, fish, out / "all_timeline.png",
                   title=f"{n} counted fish from {len(per_input)} inputs, over clock time")
-    return BatchFish(out / "all_fish.csv", png, n, len(links))
+    return BatchFish(out / "all_fish.csv", png, n, len(links), tuple(extra), unmatched,
+                     by_group if by_group.is_file() else None)
+
+
+def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dict]]
+                       ) -> tuple[list[str], int]:
+    """Carry the columns a user added to ``all_fish.csv`` (species, notes) over to the
+    rows about to be written, matched by output, track id and first frame (a track id
+    alone could name another fish after an input was segmented again).
+
+    Filled rows whose fish is no longer in the batch are appended to
+    ``OUT/all_fish.unmatched.csv`` rather than dropped.
+
+    Returns:
+        ``(added columns, number of filled rows that found no fish)``.
+    """
+    path = out / "all_fish.csv"
+    if not path.is_file():
+        return [], 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM: saved by Excel
+            head = f.readline()
+            f.seek(0)
+            # spreadsheets of some locales save CSV with ';' (or tabs) between the values
+            delim = max(",;\t", key=head.count)
+            reader = csv.DictReader(f, delimiter=delim)
+            old_cols = list(reader.fieldnames or [])
+            old = list(reader)
+    except (OSError, csv.Error, UnicodeError):
+        return [], 0
+    extra = [c for c in old_cols if c and c not in cols]
+    if not extra:
+        return [], 0
+
+    def key(output, r):
+        return output, str(r.get("track_id", "")).strip(), str(r.get("first_frame", "")).strip()
+
+    hand = {key(r.get("output", ""), r): r for r in old if any(r.get(c) for c in extra)}
+    for name, rows in per_input.items():
+        for r in rows:
+            got = hand.pop(key(name, r), None)
+            for c in extra:
+                r[c] = got.get(c, "") if got else ""
+    if hand:
+        lost = out / "all_fish.unmatched.csv"
+        new = not lost.is_file()
+        with open(lost, "a", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=old_cols, restval="", extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerows(hand.values())
+    return extra, len(hand)

@@ -85,7 +85,8 @@ def write_batch_page(out: str | Path, *, batch_fish: int | None = None,
     links = [(n, out / n) for n in ("inputs.csv", "all_fish.csv")]
     parts.append("<p>Tables: " + ", ".join(
         f'<a href="{_href(p, out)}">{e(n)}</a>' for n, p in links if p.is_file()) + "</p>")
-    charts = [out / n for n in ("all_lengths.png", "all_timeline.png")]
+    charts = [out / n for n in ("all_lengths.png", "all_lengths_by_species.png",
+                                "all_timeline.png")]
     parts += [f'<img class="chart" src="{_href(p, out)}" alt="{e(p.stem)}">'
               for p in charts if p.is_file()]
     parts.append(_inputs_table(rows, out))

@@ -44,7 +44,8 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
     return Path(path)
 
 
-def length_frequency(fish: Sequence[Mapping], *, cm: bool, bin_width: float | None = None
+def length_frequency(fish: Sequence[Mapping], *, cm: bool, bin_width: float | None = None,
+                     edges: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Length-frequency table of counted fish, whole and partial apart.
 
@@ -54,6 +55,7 @@ def length_frequency(fish: Sequence[Mapping], *, cm: bool, bin_width: float | No
         cm: use ``length_cm`` (the input is calibrated) instead of ``length_px``.
         bin_width: class width (default: 1 cm, or 10 px, widened to keep at most 40
             classes, as length-frequency tables use whole-unit classes).
+        edges: (n+1,) class edges to use instead (e.g. a whole batch's, for a part of it).
 
     Returns:
         ``(edges, whole, partial, unit)``: (n+1,) float64 class edges (multiples of the
@@ -64,6 +66,11 @@ def length_frequency(fish: Sequence[Mapping], *, cm: bool, bin_width: float | No
     rows = [r for r in fish if r.get("counted", True)]
     lengths = np.array([float(r[key]) for r in rows], np.float64)
     partial = np.array([bool(r["partial"]) for r in rows], bool)
+    if edges is not None:
+        edges = np.asarray(edges, np.float64)
+        idx = np.clip(np.searchsorted(edges, lengths, side="right") - 1, 0, len(edges) - 2)
+        return (edges, np.bincount(idx[~partial], minlength=len(edges) - 1).astype(np.int64),
+                np.bincount(idx[partial], minlength=len(edges) - 1).astype(np.int64), unit)
     if lengths.size == 0:
         return np.zeros(1), np.zeros(0, np.int64), np.zeros(0, np.int64), unit
     width = bin_width or (1.0 if cm else 10.0)
@@ -193,6 +200,55 @@ def plot_timeline(per_camera: Mapping[str, Sequence[tuple]], fish: Sequence[Mapp
     locator = mdates.AutoDateLocator()
     a2.xaxis.set_major_locator(locator)
     a2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    return save_figure(fig, path)
+
+
+def plot_lengths_by_group(fish: Sequence[Mapping], path: str | os.PathLike, *, key: str,
+                          cm: bool, title: str, uncalibrated: str = "length (px)",
+                          most: int = 12) -> Path:
+    """Length frequency per group (species): one panel each, same length classes.
+
+    Args:
+        fish: ``fish.csv`` rows with a ``key`` column (rows where it is empty are "not
+            given").
+        path: the PNG to write.
+        key: the column to group by.
+        cm: lengths in cm.
+        title: the figure's title.
+        uncalibrated: the x label when lengths are in pixels.
+        most: panels at most: the most numerous groups; the rest are pooled as "other".
+
+    Returns:
+        ``path``.
+    """
+    counted = [r for r in fish if r.get("counted", True)]
+    names = [str(r.get(key, "")).strip() or "not given" for r in counted]
+    order = sorted(set(names), key=lambda g: (-names.count(g), g))
+    if len(order) > most:
+        keep = set(order[:most - 1])
+        names = [g if g in keep else "other" for g in names]
+        order = order[:most - 1] + ["other"]
+    edges, _, _, unit = length_frequency(counted, cm=cm)
+    cols = min(3, len(order))
+    rows = -(-len(order) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False,
+                             sharex=True, constrained_layout=True)
+    for ax in axes.ravel()[len(order):]:
+        ax.set_visible(False)
+    for ax, g in zip(axes.ravel(), order):
+        members = [r for r, n in zip(counted, names) if n == g]
+        _, whole, part, _ = length_frequency(members, cm=cm, edges=edges)
+        widths = np.diff(edges)
+        ax.bar(edges[:-1], whole, widths, align="edge", edgecolor="black")
+        ax.bar(edges[:-1], part, widths, bottom=whole, align="edge", edgecolor="black",
+               color="lightgrey", hatch="//")
+        ax.set_title(f"{g}: {len(members)}", fontsize=9)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for k, ax in enumerate(axes.ravel()[:len(order)]):
+        ax.tick_params(labelbottom=True)
+        if k + cols >= len(order):  # no panel below it
+            ax.set_xlabel(f"length ({unit})" if cm else uncalibrated, fontsize=8)
+    fig.suptitle(title + " (hatched: partial, length a lower bound)", fontsize=10)
     return save_figure(fig, path)
 
 
