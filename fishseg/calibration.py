@@ -111,8 +111,12 @@ class BeltPlane:
     def check_frame(self, width: int, height: int) -> None:
         """Raise :class:`CalibrationError` unless the whole ``width`` x ``height`` frame lies
         on the belt side of the mapping's horizon (else fish near it cannot be measured)."""
-        xs = np.array([0.0, width - 1, 0.0, width - 1])
-        ys = np.array([0.0, 0.0, height - 1, height - 1])
+        self.check_points(np.array([0.0, width - 1, 0.0, width - 1]),
+                          np.array([0.0, 0.0, height - 1, height - 1]), width=width,
+                          height=height)
+
+    def check_points(self, xs: np.ndarray, ys: np.ndarray, *, width: int, height: int) -> None:
+        """:meth:`check_frame` for given corner positions (a lens's undistorted corners)."""
         w = self.H[2, 0] * xs + self.H[2, 1] * ys + self.H[2, 2]
         if not (np.sign(w) == self._side).all():
             raise CalibrationError(

@@ -11,6 +11,7 @@ Subcommands::
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg pick INPUT... --out DIR [--count N] [--model M | --no-proposals] [--every SECONDS]
     fishseg report OUT
+    fishseg calibrate-lens INPUT... --board COLSxROWS [--every N] [--out lens.yaml]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg score-tracks --truth MASKS --found OUT/NAME [--iou 0.5] [--json FILE]
     fishseg demo [--out DIR]
@@ -177,6 +178,9 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             raise ValueError("--ray-address and --workers apply to --engine ray only")
         model = load_model(args.model)
         cfg = _config(args, base=model.cfg, **flags)
+        from fishseg.lens import belt_mapping
+
+        belt_mapping(cfg.measure)  # a lens without a scale fails here, before any input
         results = segment_inputs(args.inputs, args.out, model=model, cfg=cfg, **kwargs)
     print(results_table(results))
     if results:
@@ -235,6 +239,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not (args.out / "inputs.csv").is_file():
         raise ValueError(f"{args.out}: no inputs.csv: not an output folder of fishseg segment")
     _write_batch(args.out)
+    return 0
+
+
+def _board(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
+    if not m or min(int(m[1]), int(m[2])) < 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the board's inner corners per row and column, e.g. 9x6")
+    return int(m[1]), int(m[2])
+
+
+def _cmd_calibrate_lens(args: argparse.Namespace) -> int:
+    from fishseg.lens_calibration import calibrate_inputs
+
+    calibrate_inputs(args.inputs, args.board, out=args.out, every=args.every,
+                     progress=not args.quiet)
     return 0
 
 
@@ -432,6 +452,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "index.html (after adding a species column to all_fish.csv)")
     p.add_argument("out", type=Path, metavar="OUT", help="output folder of fishseg segment")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("calibrate-lens", help="measure a wide-angle camera's lens distortion "
+                       "from frames of a chessboard, for measure.lens")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="images, folders of images, or videos of a flat chessboard moved "
+                        "around the view (corners of the frame included)")
+    p.add_argument("--board", type=_board, required=True, metavar="COLSxROWS",
+                   help="inner corners per row and column (a board of 10 x 7 squares: 9x6)")
+    p.add_argument("--every", type=_at_least_one, default=25, metavar="N",
+                   help="from videos, look at every N-th frame (default 25)")
+    p.add_argument("--out", type=Path, default=Path("lens.yaml"),
+                   help="configuration file to write (default lens.yaml; a picture of a "
+                        "view before and after undistortion is written beside it)")
+    p.set_defaults(func=_cmd_calibrate_lens)
 
     p = sub.add_parser("evaluate", help="score a model or a baseline on annotated frames")
     p.add_argument("--data", required=True, metavar="DIR", help="annotated dataset (folder or COCO)")

@@ -220,6 +220,11 @@ class MeasureConfig:
         None, "perspective calibration for an oblique camera: 4 or more points "
         "[x_px, y_px, x_cm, y_cm] on the belt (pixels of the input frames); fish are then "
         "measured on the belt plane (fishseg.calibration; instead of cm_per_pixel)")
+    lens: tuple[float, ...] | None = _f(
+        None, "lens distortion of a wide-angle camera: [fx, fy, cx, cy, k1, k2, p1, p2] or "
+        "with k3 (OpenCV's model, pixels of the input frames; `fishseg calibrate-lens` "
+        "measures it); fish are measured on undistorted positions (fishseg.lens; needs "
+        "cm_per_pixel or belt_points)")
 
 
 @dataclass(frozen=True)
@@ -379,6 +384,14 @@ def _validate(cfg: Config, where: str) -> Config:
 
         try:
             BeltPlane(cfg.measure.belt_points)
+        except CalibrationError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    if cfg.measure.lens is not None:
+        from fishseg.calibration import CalibrationError
+        from fishseg.lens import Lens
+
+        try:  # the scale it needs (cm_per_pixel, belt_points) may come from another layer
+            Lens(cfg.measure.lens)
         except CalibrationError as e:
             raise ConfigError(f"{where}: {e}") from None
     if len(cfg.model.features) != 3:

@@ -33,7 +33,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fishseg import checkpoint
-from fishseg.calibration import BeltPlane
 from fishseg.config import Config, to_dict
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
@@ -47,6 +46,7 @@ from fishseg.io.images import IMAGE_SUFFIXES
 from fishseg.io.recording import OutsideWindow, check_given, window_seconds
 from fishseg.io.recording import recording_start as recording_start_of
 from fishseg.io.video import FrameReader, frame_times, probe
+from fishseg.lens import belt_mapping
 from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate, separation_maps
 from fishseg.tracking import Tracker
@@ -309,9 +309,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
         border = None if inside is None else roi_border(inside, cfg.track.edge_margin)
-        plane = None
-        if cfg.measure.belt_points is not None:
-            plane = BeltPlane(cfg.measure.belt_points).scaled(scale)
+        plane = belt_mapping(cfg.measure)  # belt points and / or a lens: measured on the belt
+        if plane is not None:
+            plane = plane.scaled(scale)
             plane.check_frame(w, h)
         tracker = Tracker(cfg.track, border=border, plane=plane)
         # outputs hold counted fish only, ids 1, 2, ...; the overlay outlines the rest
