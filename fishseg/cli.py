@@ -159,6 +159,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
                   overlay=not args.no_overlay, gallery=not args.no_gallery,
+                  deinterlace=args.deinterlace,
                   overwrite=args.overwrite, fps=args.fps,
                   roi=args.roi, frame_step=args.frame_step, start_s=args.start,
                   end_s=args.end, recording_start=args.recording_start,
@@ -205,7 +206,8 @@ def _cmd_pick(args: argparse.Namespace) -> int:
     result = pick_frames(args.inputs, args.out, count=args.count, model=model,
                          every_s=args.every, seed=args.seed, fps=args.fps,
                          recording_start_given=args.recording_start,
-                         overwrite=args.overwrite, progress=not args.quiet)
+                         overwrite=args.overwrite, deinterlace=args.deinterlace,
+                         progress=not args.quiet)
     print(picks_summary(result))
     return 1 if result.failed else 0
 
@@ -397,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save progress every N processed frames, so that a run that stops "
                         "(Ctrl-C, a crash) resumes there when run again (default 1000; 0: off)")
     g.add_argument("--fps", type=float, default=1.0, help="frame rate of image sequences")
+    g.add_argument("--deinterlace", action="store_true",
+                   help="remove the combing of interlaced video (analogue cameras on a DVR): "
+                        "the results table says when an input looks interlaced")
     g.add_argument("--roi", metavar="ROI", default=None,
                    help="region of interest: x0,y0,x1,y1 in pixels of the input frames, or a "
                         "mask image of their size (non-zero = belt); fish outside are ignored, "
@@ -445,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clock time of the first frame, for frames.csv's datetime (as for "
                         "segment)")
     p.add_argument("--overwrite", action="store_true", help="replace earlier picks in DIR")
+    p.add_argument("--deinterlace", action="store_true",
+                   help="remove the combing of interlaced video first")
     _add_config_args(p)
     p.set_defaults(func=_cmd_pick)
 

@@ -170,7 +170,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
                 model=None, every_s: float | None = None, candidates_per_pick: int = 10,
                 seed: int = 0, time_weight: float = 0.1, fps: float = 1.0,
                 recording_start_given: str | None = "auto", overwrite: bool = False,
-                progress: bool = True) -> PickResult:
+                deinterlace: bool = False, progress: bool = True) -> PickResult:
     """Pick frames to annotate from videos (and image folders), with proposals.
 
     Args:
@@ -189,6 +189,8 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
         recording_start_given: "auto" (names, containers), "none" or a date and time
             (one input only) for the ``datetime`` column.
         overwrite: replace picks already in ``out``.
+        deinterlace: remove the combing of interlaced video before describing and
+            writing the frames (:func:`fishseg.io.interlace.deinterlace`).
         progress: tqdm bars.
 
     Returns:
@@ -226,7 +228,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
             continue
         try:
             with FrameReader(unit, batch_size=8, step=step, fps=fps, on_error="skip",
-                             timestamps=True) as reader:
+                             timestamps=True, deinterlace=deinterlace) as reader:
                 for idx, ts, frames in reader:
                     for i, t, f in zip(idx, ts, frames):
                         cands.append(Candidate(k, int(i), float(t)))
@@ -260,7 +262,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
         try:
             with FrameReader(units[k], batch_size=8, start=min(want), step=steps[k],
                              stop=max(want) + 1, fps=fps, on_error="skip",
-                             timestamps=True) as reader:
+                             timestamps=True, deinterlace=deinterlace) as reader:
                 for idx, ts, frames in reader:
                     keep = [j for j, i in enumerate(idx) if int(i) in want]
                     if not keep:

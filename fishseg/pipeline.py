@@ -209,7 +209,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                   start_s: float | datetime = 0.0, end_s: float | datetime | None = None,
                   recording_start: str | datetime | None = "auto",
                   checkpoint_every: int = 1000, progress: bool = True,
-                  background_export: bool = True, gallery: bool = True) -> dict:
+                  background_export: bool = True, gallery: bool = True,
+                  deinterlace: bool = False) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -224,6 +225,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         overlay: also write ``overlay.mp4``.
         gallery: also write a picture of each counted fish's best view and contact
             sheets of them in ``fish/`` (:mod:`fishseg.io.gallery`).
+        deinterlace: remove the combing of interlaced video
+            (:func:`fishseg.io.interlace.deinterlace`). Either way the combing of the first
+            frames is measured and written to ``summary.json`` (``interlace``).
         overwrite: redo an input whose outputs are complete.
         fps: frame rate of image sequences.
         roi: region of interest (:func:`fishseg.roi.load_roi`: ``"x0,y0,x1,y1"`` in pixels
@@ -286,7 +290,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     stage = staging_dir(out_dir)
     key = checkpoint.run_key(
         source, model=getattr(model, "checksum", None), cfg=to_dict(cfg), scale=scale,
-        overlay=overlay, gallery=gallery, fps=fps, frame_step=frame_step, batch_size=batch_size,
+        overlay=overlay, gallery=gallery, deinterlace=deinterlace, fps=fps,
+        frame_step=frame_step, batch_size=batch_size,
         start_s=start_s, end_s=end_s, recording=rec.describe() if rec else None,
         roi=(hashlib.sha256(np.ascontiguousarray(roi)).hexdigest()
              if isinstance(roi, np.ndarray) else None if roi is None else str(roi)))
@@ -304,7 +309,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     # the times of frames the counted-fish release still holds (read from the container)
     stamps = {int(k): float(v) for k, v in ck_meta.get("held_times", {}).items()}
     with FrameReader(source, batch_size, start=ck_meta.get("next_frame", first), step=frame_step,
-                     stop=stop, fps=fps, timestamps=True) as reader:
+                     stop=stop, fps=fps, timestamps=True, deinterlace=deinterlace) as reader:
         info = reader.info
         w, h = max(2, round(info.width * scale)), max(2, round(info.height * scale))
         inside = load_roi(roi, info.width, info.height, size=(w, h))
@@ -391,7 +396,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                            "roi": None if roi is None else (
                                "<array>" if isinstance(roi, np.ndarray) else str(roi)),
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},
-                           "skipped_frames": errors, "resumed_at_frames": resumed_at})
+                           "skipped_frames": errors, "resumed_at_frames": resumed_at,
+                           "interlace": interlace_note(reader.comb_scores, deinterlace)})
         except BaseException:
             if not (exporter is not None and exporter.resumable):
                 shutil.rmtree(stage, ignore_errors=True)
@@ -510,10 +516,7 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
             s = segment_video(unit, dest, model=model, cfg=cfg, progress=progress, **kwargs)
             status = "skipped" if s.get("skipped") else "done"
             msg = s.get("reason", "already complete (use --overwrite to redo)") if (
-                status == "skipped") else (
-                f"{s['frames']} frames, {s['distinct_fish']} fish")
-            if s.get("skipped_frames"):
-                msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
+                status == "skipped") else done_message(s)
             if s.get("resumed_at_frames"):
                 msg += ", resumed at frame " + ", ".join(map(str, s["resumed_at_frames"]))
             results.append(InputResult(str(unit), status, dest, msg, s))
@@ -526,6 +529,29 @@ def segment_inputs(inputs: Iterable[str | Path], out: str | Path, *, model=None,
                 msg += f" (progress kept: a rerun resumes at frame {kept['next_frame']})"
             results.append(InputResult(str(unit), "failed", dest, msg))
     return results
+
+
+def interlace_note(scores: Sequence[float], deinterlaced: bool) -> dict:
+    """summary.json's ``interlace``: the combing measured on the first frames as decoded
+    (:func:`fishseg.io.interlace.comb_score`, their mean), whether that is interlaced
+    video with motion, and whether it was deinterlaced."""
+    from fishseg.io.interlace import INTERLACED_SCORE
+
+    score = float(np.mean(scores)) if len(scores) else 0.0
+    return {"comb_score": round(score, 5), "looks_interlaced": score > INTERLACED_SCORE,
+            "deinterlaced": bool(deinterlaced)}
+
+
+def done_message(s: dict) -> str:
+    """The detail of a done input for the results table (both engines)."""
+    msg = f"{s['frames']} frames, {s['distinct_fish']} fish"
+    if s.get("skipped_frames"):
+        msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
+    il = s.get("interlace") or {}
+    if il.get("looks_interlaced") and not il.get("deinterlaced"):
+        msg += (f"; looks interlaced (combing in {100 * il['comb_score']:.1f}% of the first "
+                "frames' pixels): try --deinterlace")
+    return msg
 
 
 def results_table(results: Sequence[InputResult]) -> str:

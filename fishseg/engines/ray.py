@@ -37,7 +37,7 @@ from fishseg.config import Config, from_dict, load_config, override
 from fishseg.io.export import is_complete
 from fishseg.io.recording import check_given
 from fishseg.model.bundle import is_bundled_name
-from fishseg.pipeline import InputResult, named_inputs, recently_changed, too_new
+from fishseg.pipeline import InputResult, done_message, named_inputs, recently_changed, too_new
 
 INSTALL_HINT = 'the Ray engine needs Ray: pip install "fishseg[ray]" (or pip install "ray[default]>=2.30,<3")'
 
@@ -208,9 +208,7 @@ def _result(job: _Job, reply: dict) -> InputResult:
     if s.get("skipped"):  # completed meanwhile by another run, or outside a clock window
         return InputResult(src, "skipped", job.dest,
                            s.get("reason", "already complete (use --overwrite to redo)"), s)
-    msg = f"{s['frames']} frames, {s['distinct_fish']} fish"
-    if s.get("skipped_frames"):
-        msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
+    msg = done_message(s)
     if job.deaths:
         msg += f" (after {job.deaths} worker death{'s' * (job.deaths > 1)})"
     return InputResult(src, "done", job.dest, msg, s)

@@ -52,6 +52,10 @@ import cv2
 import numpy as np
 
 from fishseg.io.files import mkstemp_beside, replaced_on_success
+from fishseg.io.interlace import comb_score, deinterlace
+
+#: Frames at the start of a source whose combing :class:`FrameReader` measures.
+COMB_FRAMES = 8
 
 #: Containers whose index gives an exact frame count (a shortfall is an error).
 _EXACT_COUNT_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
@@ -272,11 +276,16 @@ class FrameReader:
         on_error: None (video: raise, images: skip), "raise" or "skip"; see the module doc.
         prefetch: decoded batches the thread may hold ahead of the consumer.
         timestamps: also yield each batch's frame times.
+        deinterlace: remove the combing of interlaced video from every frame
+            (:func:`fishseg.io.interlace.deinterlace`, in the decoding thread).
 
     Attributes:
         info: :class:`VideoInfo` of the source.
         errors: :class:`FrameError` for every frame that was skipped or failed.
         frames_read: frames handed out so far.
+        comb_scores: :func:`fishseg.io.interlace.comb_score` of the first
+            :data:`COMB_FRAMES` frames as decoded (before any deinterlacing): interlaced
+            video with motion shows as scores above ``INTERLACED_SCORE``.
 
     Raises:
         VideoError: at construction for a missing, non-video or empty source; during
@@ -285,7 +294,7 @@ class FrameReader:
 
     def __init__(self, source, batch_size: int, *, start: int = 0, step: int = 1,
                  stop: int | None = None, fps: float = 1.0, on_error: str | None = None,
-                 prefetch: int = 2, timestamps: bool = False):
+                 prefetch: int = 2, timestamps: bool = False, deinterlace: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if start < 0:
@@ -307,6 +316,8 @@ class FrameReader:
         self.errors: list[FrameError] = []
         self.frames_read = 0
         self.timestamps = bool(timestamps)
+        self.deinterlace = bool(deinterlace)
+        self.comb_scores: list[float] = []
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -455,6 +466,10 @@ class FrameReader:
         try:
             try:
                 for i, t, frame in self._frames():
+                    if len(self.comb_scores) < COMB_FRAMES:
+                        self.comb_scores.append(comb_score(frame))
+                    if self.deinterlace:
+                        frame = deinterlace(frame)
                     if buf is None:
                         buf = np.empty((B, *frame.shape), np.uint8)
                     buf[len(idx)] = frame
