@@ -83,7 +83,7 @@ class SlowWriter:
         self.go = threading.Event()
         self.written = []
 
-    def add_frame(self, i, lab, frame=None, time_s=None):
+    def add_frame(self, i, lab, frame=None, time_s=None, left_out=None, left_out_ids=None):
         self.go.wait()
         self.written.append(i)
 
