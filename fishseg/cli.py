@@ -226,6 +226,8 @@ def _write_batch(out: Path) -> bool:
         if batch.kept:
             print(f"columns added by hand, kept: {', '.join(batch.kept)}" + (
                 f"; per species: {batch.by_group}" if batch.by_group else ""))
+        if batch.species:
+            print(batch.species)
         if batch.unmatched:
             print(f"warning: {batch.unmatched} row(s) filled by hand name a fish no longer in "
                   f"the batch (an input segmented again?): moved to "

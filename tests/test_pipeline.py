@@ -368,8 +368,9 @@ def test_background_export_writes_the_same_files(belt, tmp_path):
     files = sorted(p.relative_to(outs[True]) for p in outs[True].rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(outs[False]) for p in outs[False].rglob("*") if p.is_file())
     fish = len(read_csv(outs[True] / "fish.csv"))
-    # masks; instances, counts, fish, summary; 2 charts; a picture per fish and a sheet
-    assert len(files) == 40 + 6 + fish + 1
+    # masks; instances, counts, fish, summary; 2 charts; a picture per fish, a sheet and
+    # the fish's features
+    assert len(files) == 40 + 6 + fish + 2
     for f in files:
         if f.name != "summary.json":     # which holds the seconds taken
             assert (outs[True] / f).read_bytes() == (outs[False] / f).read_bytes(), f

@@ -14,7 +14,9 @@ recording into the next (:mod:`fishseg.io.stitch`) is named in the ``continues``
 Columns added to ``all_fish.csv`` by hand (``species``, notes) are kept when it is
 rewritten, matched by output, track id and first frame; a ``species`` column, once
 filled, also gives ``OUT/all_lengths_by_species.png``, the length frequency per species
-(``fishseg report OUT`` redraws it after editing).
+(``fishseg report OUT`` redraws it after editing), and ``species_proposed`` /
+``species_p`` for the fish not named yet, learnt from those named
+(:mod:`fishseg.species`).
 ``OUT/all_timeline.png`` shows the batch over clock time (inputs whose recording start is
 known): fish in view per camera and the fish counted so far.
 """
@@ -43,12 +45,17 @@ class BatchFish(NamedTuple):
     kept: tuple = ()     #: columns added by hand to all_fish.csv, kept
     unmatched: int = 0   #: hand-filled rows whose fish is gone (in all_fish.unmatched.csv)
     by_group: Path | None = None  #: OUT/all_lengths_by_species.png, when species are given
+    species: str = ""    #: what was proposed (:func:`fishseg.species.propose`), or why not
 
 
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
+
+#: Columns of species proposals (:func:`fishseg.species.propose`), written when a
+#: ``species`` column has been added to all_fish.csv.
+PROPOSED = ("species_proposed", "species_p")
 
 #: Points per input on the timeline (an hour of video has 90000 frames).
 TIMELINE_POINTS = 500
@@ -104,7 +111,23 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
             r["continues"] = f"{a[0]}:{a[1]}" if a else ""
             pic = Path(name) / "fish" / crop_name(int(r["track_id"]))  # fishseg.io.gallery
             r["picture"] = pic.as_posix() if (out / pic).is_file() else ""
-    extra, unmatched = _keep_hand_columns(out, cols, per_input)
+    extra, unmatched = _keep_hand_columns(out, cols + list(PROPOSED), per_input)
+    group = next((c for c in extra if c.lower() == "species"), None)
+    species_note = ""
+    if group:  # proposals for the fish not named yet, learnt from those named
+        from fishseg.species import propose, read_features
+
+        flat = [{"output": name, **r} for name, rows in per_input.items() for r in rows]
+        feats = {(name, i): v for name in per_input
+                 for i, v in read_features(out / name / "fish").items()}
+        proposals, species_note = propose(flat, feats, key=group)
+        cols += list(PROPOSED)
+        k = 0
+        for rows in per_input.values():
+            for r in rows:
+                name, p = proposals.get(k, ("", None))
+                r[PROPOSED[0]], r[PROPOSED[1]] = name, "" if p is None else f"{p:.2f}"
+                k += 1
     with atomic_write(out / "all_fish.csv") as f:
         w = csv.DictWriter(f, fieldnames=cols + extra, restval="")
         w.writeheader()
@@ -119,7 +142,6 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
     png = plot_lengths(fish, out / "all_lengths.png", cm=cm,
                        title=f"{n} counted fish from {len(per_input)} inputs",
                        uncalibrated=uncalibrated)
-    group = next((c for c in extra if c.lower() == "species"), None)
     by_group = out / "all_lengths_by_species.png"
     if group and any(r.get(group, "").strip() for r in fish):
         plot_lengths_by_group(fish, by_group, key=group, cm=cm, uncalibrated=uncalibrated,
@@ -138,7 +160,7 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
     plot_timeline(per_camera, fish, out / "all_timeline.png",
                   title=f"{n} counted fish from {len(per_input)} inputs, over clock time")
     return BatchFish(out / "all_fish.csv", png, n, len(links), tuple(extra), unmatched,
-                     by_group if by_group.is_file() else None)
+                     by_group if by_group.is_file() else None, species_note)
 
 
 def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dict]]

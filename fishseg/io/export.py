@@ -373,11 +373,13 @@ class ExportWriter:
         if gallery:
             from fishseg.io.gallery import FishGallery
 
-            scores = None
+            scores = features = None
             if resume is not None and "gallery_ids" in resume[1]:
-                scores = dict(zip(resume[1]["gallery_ids"].tolist(),
-                                  resume[1]["gallery_scores"].tolist()))
-            self._gallery = FishGallery(self.out_dir / "fish", scores=scores)
+                ids = resume[1]["gallery_ids"].tolist()
+                scores = dict(zip(ids, resume[1]["gallery_scores"].tolist()))
+                features = dict(zip(ids, resume[1]["gallery_features"]))
+            self._gallery = FishGallery(self.out_dir / "fish", scores=scores,
+                                        features=features)
         if resume is None:
             self._spool = {k: tempfile.NamedTemporaryFile(
                 "w", encoding="utf-8", dir=self.out_dir, prefix=f".instances.{k}.",

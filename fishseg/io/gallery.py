@@ -9,6 +9,9 @@ in its track colour (the fish meant, in a pile), and writes:
     OUT/<name>/fish/NNNNNN.jpg        one per counted fish, NNNNNN = its id in the
                                       masks, fish.csv and the overlay
     OUT/<name>/fish/sheet_NNN.jpg     contact sheets of 100 fish each: id and length
+    OUT/<name>/fish/features.csv      what each fish looks like at that view (colour,
+                                      texture, shape: :func:`fishseg.species.fish_features`),
+                                      for species proposals
 
 Memory stays bounded: a fish not seen for ``flush_after`` frames has its crop written
 and dropped (a later, better view of it, after a long gap, replaces the file), and a
@@ -27,6 +30,7 @@ from scipy import ndimage as ndi
 
 from fishseg.io.images import atomic_write
 from fishseg.io.sheets import contact_sheet, fit_tile
+from fishseg.species import FEATURES, fish_features
 
 #: Fish per contact sheet (10 x 10).
 PER_SHEET = 100
@@ -56,14 +60,19 @@ class FishGallery:
         edge_margin: a view within this many pixels of the frame edge is cut by it.
         scores: best scores of fish already written (a resumed run's
             :meth:`get_state`).
+        features: their features (the same state).
     """
 
     def __init__(self, folder: str | Path, *, flush_after: int = 10, edge_margin: int = 2,
-                 scores: Mapping[int, float] | None = None):
+                 scores: Mapping[int, float] | None = None,
+                 features: Mapping[int, np.ndarray] | None = None):
         self.folder = Path(folder)
         self.flush_after = int(flush_after)
         self.edge_margin = int(edge_margin)
         self.scores: dict[int, float] = {int(k): float(v) for k, v in (scores or {}).items()}
+        #: id -> :func:`fishseg.species.fish_features` of its best view
+        self.features: dict[int, np.ndarray] = {int(k): np.asarray(v, np.float32)
+                                                for k, v in (features or {}).items()}
         self._pending: dict[int, tuple[int, bytes]] = {}  # id -> (last seen, JPEG)
 
     def add(self, frame_index: int, frame: np.ndarray, labels: np.ndarray) -> None:
@@ -100,6 +109,7 @@ class FishGallery:
             x0, x1 = max(0, xs.start - pad), min(W, xs.stop + pad)
             crop = np.array(frame[y0:y1, x0:x1], np.uint8)
             mask = (lab[y0:y1, x0:x1] == k).astype(np.uint8)
+            self.features[k] = fish_features(crop, mask.astype(bool))
             contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             colour = tuple(int(c) for c in track_colours([k])[0])
             cv2.drawContours(crop, contours, -1, colour, max(1, round(max(h, w) / 150)))
@@ -121,11 +131,14 @@ class FishGallery:
         """Write the pictures held, and return the best scores for a resumed run.
 
         Returns:
-            ``{"ids": (N,) int64, "scores": (N,) float64}``.
+            ``{"ids": (N,) int64, "scores": (N,) float64, "features": (N, F) float32}``.
         """
         self.flush()
         ids = np.array(sorted(self.scores), np.int64)
-        return {"ids": ids, "scores": np.array([self.scores[i] for i in ids], np.float64)}
+        feats = np.array([self.features[i] for i in ids.tolist()], np.float32).reshape(
+            len(ids), len(FEATURES))
+        return {"ids": ids, "scores": np.array([self.scores[i] for i in ids], np.float64),
+                "features": feats}
 
     def finish(self, fish: Sequence[Mapping], *, cm: bool = False) -> list[Path]:
         """Write the last pictures and the contact sheets.
@@ -139,6 +152,11 @@ class FishGallery:
             the contact sheets written.
         """
         self.flush()
+        ids = sorted(int(r["track_id"]) for r in fish if int(r["track_id"]) in self.features)
+        if ids:
+            text = ",".join(("track_id",) + FEATURES) + "\n" + "".join(
+                f"{i}," + ",".join(f"{v:.5g}" for v in self.features[i]) + "\n" for i in ids)
+            atomic_write(self.folder / "features.csv", text.encode("utf-8"))
         tiles, captions = [], []
         for r in fish:
             p = self.folder / crop_name(int(r["track_id"]))

@@ -234,4 +234,4 @@ def make_fish(rng: np.random.Generator, length: float, flat: bool) -> Sprite:
     gloss = np.clip(gloss, 0, 1).astype(np.float32)
     thickness = depth * (0.08 if flat else 0.25)
     return Sprite(rgb=rgb * alpha[..., None], alpha=alpha, mask=mask, gloss=gloss * alpha,
-                  height=float(max(thickness, 1.0)))
+                  height=float(max(thickness, 1.0)), kind=str(name))

@@ -39,23 +39,36 @@ def _progress(it, enabled: bool, desc: str, total: int):
     return tqdm(it, desc=desc, total=total, unit="frame")
 
 
-def relabel_by_appearance(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Renumber ids 1..N in order of first appearance (by frame, then by provisional id).
+def appearance_order(labels: np.ndarray) -> list[int]:
+    """Provisional ids in order of first appearance (by frame, then by provisional id).
 
     Args:
         labels: (T, H, W) int32 provisional ids (0 = background).
-
-    Returns:
-        ((T, H, W) int32 labels with ids 1..N, N).
     """
     top = int(labels.max()) if labels.size else 0
     seen = np.zeros(top + 1, bool)
-    order = []
+    order: list[int] = []
     for frame in labels:
         present = np.flatnonzero(np.bincount(frame.ravel(), minlength=top + 1))
         new = present[(present > 0) & ~seen[present]]
         seen[new] = True
         order.extend(new.tolist())
+    return order
+
+
+def relabel_by_appearance(labels: np.ndarray, order: list[int] | None = None
+                          ) -> tuple[np.ndarray, int]:
+    """Renumber ids 1..N in order of first appearance (by frame, then by provisional id).
+
+    Args:
+        labels: (T, H, W) int32 provisional ids (0 = background).
+        order: :func:`appearance_order` of ``labels``, when already known.
+
+    Returns:
+        ((T, H, W) int32 labels with ids 1..N, N).
+    """
+    order = appearance_order(labels) if order is None else order
+    top = int(labels.max()) if labels.size else 0
     lut = np.zeros(top + 1, np.int32)
     lut[np.asarray(order, np.int64)] = np.arange(1, len(order) + 1, dtype=np.int32)
     return lut[labels], len(order)
@@ -65,7 +78,7 @@ def _render_still(args) -> tuple[np.ndarray, np.ndarray, int]:
     scene_seed, noise_rng, cfg, width, height = args
     scene = make_scene(np.random.default_rng(scene_seed), cfg, width, height, 1, still=True)
     img, lab = render_frame(scene, 0, noise_rng)
-    return img, lab, len(scene.fish)
+    return img, lab, [f.sprite.kind for f in scene.fish]
 
 
 def _spawn_can_start() -> bool:
@@ -99,6 +112,12 @@ def _render_stills(scene_seeds, noise_rngs, cfg, width: int, height: int, worker
 
 def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool = False,
                workers: int = 1):
+    """:func:`render_with_kinds` without the kinds: ``(images, labels, fish_count)``."""
+    return render_with_kinds(n, seed, cfg, stills, progress, workers)[:3]
+
+
+def render_with_kinds(n: int, seed: int, cfg=None, stills: bool = False,
+                      progress: bool = False, workers: int = 1):
     """Render ``n`` frames of one video (or ``n`` independent stills), uncompressed.
 
     Args:
@@ -111,9 +130,10 @@ def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool
             not depend on it).
 
     Returns:
-        (images, labels, fish_count): (n, H, W, 3) uint8 RGB, (n, H, W) int32 fish ids
-        1..fish_count (0 = belt, rails, occluders), where ids follow first appearance and a
-        fish keeps its id across frames.
+        (images, labels, fish_count, kinds): (n, H, W, 3) uint8 RGB, (n, H, W) int32 fish
+        ids 1..fish_count (0 = belt, rails, occluders), where ids follow first appearance
+        and a fish keeps its id across frames, and the kind of each id (``kinds[id - 1]``:
+        the fish's palette, :attr:`fishseg.synth.sprite.Sprite.kind`).
     """
     if cfg is None:
         from fishseg.config import SynthConfig
@@ -128,19 +148,22 @@ def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool
     images = np.empty((n, height, width, 3), np.uint8)
     labels = np.empty((n, height, width), np.int32)
     if stills:
-        offset = 0
+        provisional: list[str] = []  # kind of provisional id k + 1
         done = _render_stills(scene_seq.spawn(n), noise_rngs, cfg, width, height, workers)
-        for i, (img, lab, n_fish) in enumerate(_progress(done, progress, "synth stills", n)):
+        for i, (img, lab, kinds) in enumerate(_progress(done, progress, "synth stills", n)):
             # Stills are independent: give each its own block of ids.
             images[i] = img
-            labels[i] = np.where(lab > 0, lab + offset, 0)
-            offset += n_fish
+            labels[i] = np.where(lab > 0, lab + len(provisional), 0)
+            provisional += kinds
     else:
         scene = make_scene(np.random.default_rng(scene_seq), cfg, width, height, n)
+        provisional = [f.sprite.kind for f in scene.fish]
         for t in _progress(range(n), progress, "synth frames", n):
             images[t], labels[t] = render_frame(scene, t, noise_rngs[t])
-    labels, count = relabel_by_appearance(labels)
-    return images, labels, count
+    order = appearance_order(labels)
+    labels, count = relabel_by_appearance(labels, order)
+    kinds = [provisional[k - 1] for k in order]
+    return images, labels, count, kinds
 
 
 def render_frames(n: int, seed: int, cfg=None, stills: bool = False, workers: int = 1):

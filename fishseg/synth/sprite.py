@@ -27,6 +27,9 @@ class Sprite:
         gloss: (h, w) float32 specular strength in [0, 1] (wet, shiny surfaces),
             premultiplied by ``alpha``.
         height: how far the object stands above the belt, in pixels (sets its shadow).
+        kind: what it is (a fish's palette: ``"cod"``, ``"plaice"``, ``"blind"`` for a
+            flatfish's white blind side, ...; recorded in meta.json as the truth of how
+            each fish looks).
     """
 
     rgb: np.ndarray
@@ -34,6 +37,7 @@ class Sprite:
     mask: np.ndarray
     gloss: np.ndarray
     height: float
+    kind: str = ""
 
     @property
     def center(self) -> tuple[float, float]:

@@ -5,7 +5,7 @@ Layout of ``OUT``::
     video.mp4                 H.264 (libx264, yuv420p), video mode only
     images/frame_NNNNNN.png   RGB frames as decoded back from the H.264 stream by OpenCV
     masks/frame_NNNNNN.png    uint16 fish ids (0 = belt), the same fish keeps its id
-    meta.json                 fps, size, frames, seed, fish_count, version, config
+    meta.json                 fps, size, frames, seed, fish_count, fish_kinds, version, config
 
 Stills are encoded as an all-intra stream (each still compressed on its own) and decoded
 back the same way, so they carry compression artefacts too; the stream is not kept.
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from fishseg.config import SynthConfig, to_dict
-from fishseg.synth.render import GENERATOR_VERSION, render_raw
+from fishseg.synth.render import GENERATOR_VERSION, render_with_kinds
 
 
 def encode_h264(frames: np.ndarray, path: str | Path, fps: float, crf: int, intra: bool = False) -> None:
@@ -138,7 +138,8 @@ def synthesize(out_dir, *, frames: int = 60, stills: int = 0, seed: int = 0,
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     n = stills if stills > 0 else frames
-    raw, labels, count = render_raw(n, seed, cfg, stills=stills > 0, progress=progress)
+    raw, labels, count, kinds = render_with_kinds(n, seed, cfg, stills=stills > 0,
+                                                  progress=progress)
     if stills > 0:
         with tempfile.TemporaryDirectory(prefix="fishseg-synth-") as tmp:
             images = roundtrip_h264(raw, Path(tmp) / "stills.mp4", cfg.fps, cfg.crf, intra=True)
@@ -168,6 +169,9 @@ def synthesize(out_dir, *, frames: int = 60, stills: int = 0, seed: int = 0,
         "frames": int(n),
         "seed": int(seed),
         "fish_count": int(count),
+        # how each fish looks (its palette: a species, or "blind" for a flatfish's white
+        # blind side), by its id in the masks
+        "fish_kinds": {str(i + 1): k for i, k in enumerate(kinds)},
         "video": "video.mp4" if stills == 0 else None,
         "config": to_dict(cfg),
     }
