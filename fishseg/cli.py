@@ -10,6 +10,7 @@ Subcommands::
                     [--recording-start WHEN] [--list] [--min-age SECONDS]
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg pick INPUT... --out DIR [--count N] [--model M | --no-proposals] [--every SECONDS]
+                 [--prefer spread|uncertain] [--deinterlace]
     fishseg report OUT
     fishseg calibrate-lens INPUT... --board COLSxROWS [--every N] [--out lens.yaml]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
@@ -207,7 +208,7 @@ def _cmd_pick(args: argparse.Namespace) -> int:
                          every_s=args.every, seed=args.seed, fps=args.fps,
                          recording_start_given=args.recording_start,
                          overwrite=args.overwrite, deinterlace=args.deinterlace,
-                         progress=not args.quiet)
+                         prefer=args.prefer, progress=not args.quiet)
     print(picks_summary(result))
     return 1 if result.failed else 0
 
@@ -454,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace earlier picks in DIR")
     p.add_argument("--deinterlace", action="store_true",
                    help="remove the combing of interlaced video first")
+    p.add_argument("--prefer", choices=("spread", "uncertain"), default="spread",
+                   help="of each group of alike frames take the most typical (spread, the "
+                        "default) or the one the model is least sure of (uncertain: the "
+                        "model runs on every candidate, about 10x slower)")
     _add_config_args(p)
     p.set_defaults(func=_cmd_pick)
 

@@ -16,7 +16,8 @@ annotation tool (CVAT, Label Studio) to import and correct:
                              them, export the corrected COCO, train on that); images
                              by their bare file name, as CVAT names the frames of a
                              task made from the image files
-    OUT/frames.csv           name, input, frame, time_s, datetime, proposed_fish
+    OUT/frames.csv           name, input, frame, time_s, datetime, proposed_fish,
+                             uncertainty (the model's, :func:`uncertainty`)
     OUT/picked.png           a contact sheet of the picked frames with the proposals
 
 The proposals are deliberately not named ``annotations.json``: ``fishseg train --data
@@ -93,8 +94,19 @@ def describe(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32).ravel() / 255.0
 
 
+def uncertainty(fg: np.ndarray) -> float:
+    """How unsure a model is of a frame: the mean binary entropy (bits) of its
+    foreground map, 0 where every pixel is surely belt or surely fish.
+
+    Args:
+        fg: (H, W) float32 foreground probabilities in [0, 1].
+    """
+    p = np.clip(np.asarray(fg, np.float64), 1e-6, 1 - 1e-6)
+    return float(np.mean(-(p * np.log2(p) + (1 - p) * np.log2(1 - p))))
+
+
 def choose(descriptors: np.ndarray, places: np.ndarray, count: int, *, seed: int = 0,
-           time_weight: float = 0.1) -> np.ndarray:
+           time_weight: float = 0.1, scores: np.ndarray | None = None) -> np.ndarray:
     """Indices of ``count`` frames spread over appearance and time.
 
     Each candidate is a point: its descriptor reduced by PCA (at most 32 components, in
@@ -112,6 +124,9 @@ def choose(descriptors: np.ndarray, places: np.ndarray, count: int, *, seed: int
         count: frames wanted.
         seed: k-means seed (the same inputs and seed give the same picks).
         time_weight: what the whole span of time weighs, in the descriptor's units.
+        scores: (N,) per candidate: take the highest-scoring candidate of each cluster
+            instead of the one nearest its centre (the model's :func:`uncertainty`:
+            frames spread as before, each the hardest of its kind for the model).
 
     Returns:
         (min(count, N),) int64 indices into the candidates, ascending (fewer when
@@ -133,6 +148,9 @@ def choose(descriptors: np.ndarray, places: np.ndarray, count: int, *, seed: int
     for c in range(count):
         members = np.flatnonzero(km.labels_ == c)
         if len(members) == 0:
+            continue
+        if scores is not None:
+            picked.append(int(members[np.argmax(np.asarray(scores)[members])]))
             continue
         d = ((feats[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
         picked.append(int(members[np.argmin(d)]))
@@ -170,7 +188,8 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
                 model=None, every_s: float | None = None, candidates_per_pick: int = 10,
                 seed: int = 0, time_weight: float = 0.1, fps: float = 1.0,
                 recording_start_given: str | None = "auto", overwrite: bool = False,
-                deinterlace: bool = False, progress: bool = True) -> PickResult:
+                deinterlace: bool = False, prefer: str = "spread",
+                progress: bool = True) -> PickResult:
     """Pick frames to annotate from videos (and image folders), with proposals.
 
     Args:
@@ -191,6 +210,10 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
         overwrite: replace picks already in ``out``.
         deinterlace: remove the combing of interlaced video before describing and
             writing the frames (:func:`fishseg.io.interlace.deinterlace`).
+        prefer: ``"spread"``: of each cluster the frame nearest its centre; or
+            ``"uncertain"``: the frame the model is least sure of (:func:`uncertainty`;
+            runs the model on every candidate: about 10x the model's work), so that the
+            annotations go where the model needs them (needs ``model``).
         progress: tqdm bars.
 
     Returns:
@@ -199,12 +222,18 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
     Raises:
         FileExistsError: ``out`` already holds picked frames (``frames.csv``) and
             ``overwrite`` is False.
-        ValueError: ``count`` < 1, or no input could be read (each named).
+        ValueError: ``count`` < 1, ``prefer`` unknown or "uncertain" without a model, or
+            no input could be read (each named).
     """
     from fishseg.pipeline import named_inputs
 
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
+    if prefer not in ("spread", "uncertain"):
+        raise ValueError(f"prefer must be 'spread' or 'uncertain', got {prefer!r}")
+    if prefer == "uncertain" and model is None:
+        raise ValueError("picking the frames the model is least sure of needs a model "
+                         "(leave out --no-proposals)")
     out = Path(out)
     table = out / "frames.csv"
     if table.exists() and not overwrite:
@@ -221,6 +250,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
     # pass 1: describe the candidates
     cands: list[Candidate] = []
     descs: list[np.ndarray] = []
+    unsure: list[float] = []
     lengths = [0.0] * len(units)
     bar = tqdm(total=None, desc="reading candidates", unit="frame", disable=not progress)
     for k, (unit, step) in enumerate(zip(units, steps)):
@@ -230,6 +260,9 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
             with FrameReader(unit, batch_size=8, step=step, fps=fps, on_error="skip",
                              timestamps=True, deinterlace=deinterlace) as reader:
                 for idx, ts, frames in reader:
+                    if prefer == "uncertain":
+                        fg = np.asarray(model.predict_maps(frames)[0])
+                        unsure += [uncertainty(m) for m in fg]
                     for i, t, f in zip(idx, ts, frames):
                         cands.append(Candidate(k, int(i), float(t)))
                         descs.append(describe(f))
@@ -249,7 +282,8 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
     span = offsets[-1] + lengths[-1] + 1e-9
     places = np.array([(offsets[c.unit] + c.time_s) / span for c in cands])
     chosen = [cands[i] for i in choose(np.stack(descs), places, count, seed=seed,
-                                       time_weight=time_weight)]
+                                       time_weight=time_weight,
+                                       scores=np.array(unsure) if unsure else None)]
     del descs
 
     # pass 2: the chosen frames again, written with their proposals
@@ -268,9 +302,15 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
                     if not keep:
                         continue
                     batch = frames[keep]
-                    labels = (model.segment(batch) if model is not None
-                              else np.zeros(batch.shape[:3], np.int32))
-                    for j, frame, lab in zip(keep, batch, labels):
+                    labels = np.zeros(batch.shape[:3], np.int32)
+                    unsure_of = [""] * len(batch)
+                    if model is not None:
+                        from fishseg.separate import separate
+
+                        fg, boundary = model.separation_maps(batch)
+                        labels = np.asarray(separate(fg, boundary, model.cfg.separate))
+                        unsure_of = [round(uncertainty(m), 4) for m in np.asarray(fg)]
+                    for j, frame, lab, u in zip(keep, batch, labels, unsure_of):
                         i, t = int(idx[j]), float(ts[j])
                         name = f"{names[k]}_{i:06d}"
                         write_image(out / "images" / f"{name}.png", frame)
@@ -286,7 +326,8 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
                             "name": name, "input": str(units[k]), "frame": i,
                             "time_s": round(t, 3),
                             "datetime": clock_text(start.time, t) if start else "",
-                            "proposed_fish": len(anns) if model is not None else ""})
+                            "proposed_fish": len(anns) if model is not None else "",
+                            "uncertainty": u})
                         thumbs.append(_thumbnail(frame, lab))
                         captions.append(name)
                         bar.update(1)
@@ -351,4 +392,4 @@ def picks_summary(result: PickResult) -> str:
 
 
 __all__ = ["Candidate", "PickResult", "choose", "describe", "pick_frames", "picks_summary",
-           "THUMB"]
+           "THUMB", "uncertainty"]

@@ -171,3 +171,39 @@ def test_pick_cli_bad_inputs_reported_others_used_and_nothing_lost(tmp_path, cap
     rows = list(csv.DictReader(open(out / "frames.csv")))
     assert sorted(p.name for p in (out / "images").iterdir()) == sorted(
         f"{r['name']}.png" for r in rows) and len(rows) == 2
+
+
+def test_uncertainty_and_the_hardest_frame_of_each_kind():
+    from fishseg.pick import uncertainty
+
+    assert uncertainty(np.zeros((8, 8), np.float32)) < 1e-4
+    assert uncertainty(np.ones((8, 8), np.float32)) < 1e-4
+    assert uncertainty(np.full((8, 8), 0.5, np.float32)) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    looks = np.repeat(np.eye(3) * 5, [30, 30, 30], axis=0)
+    desc = (looks + rng.normal(0, 0.05, looks.shape)).astype(np.float32)
+    scores = np.zeros(90)
+    scores[[7, 44, 81]] = 1.0                          # one hard frame of each look
+    picked = choose(desc, np.linspace(0, 1, 90), 3, scores=scores)
+    assert picked.tolist() == [7, 44, 81]
+
+
+def test_pick_the_frames_the_model_is_least_sure_of(tmp_path):
+    from fishseg.model.bundle import load_model
+
+    assert main(["-q", "synth", str(tmp_path / "v"), "--frames", "30", "--seed", "5",
+                 "--width", "320", "--height", "192"]) == 0
+    model = load_model("fast")
+    video = [tmp_path / "v" / "video.mp4"]
+    runs = {}
+    for prefer in ("spread", "uncertain"):
+        res = pick_frames(video, tmp_path / prefer, count=3, model=model, prefer=prefer,
+                          candidates_per_pick=5, progress=False)
+        runs[prefer] = res.picked
+    # the same clusters: of each, the hardest frame for the model (here harder than the
+    # most typical one of every cluster)
+    assert sum(r["uncertainty"] for r in runs["uncertain"]) > \
+        sum(r["uncertainty"] for r in runs["spread"])
+    assert all(0 < r["uncertainty"] < 1 for r in runs["uncertain"])
+    with pytest.raises(ValueError, match="needs a model"):
+        pick_frames(video, tmp_path / "x", count=3, prefer="uncertain", progress=False)
