@@ -227,6 +227,8 @@ def _write_batch(out: Path) -> bool:
         if batch.kept:
             print(f"columns added by hand, kept: {', '.join(batch.kept)}" + (
                 f"; per species: {batch.by_group}" if batch.by_group else ""))
+        if batch.warning:
+            print(f"warning: {batch.warning}")
         if batch.species:
             print(batch.species)
         if batch.unmatched:

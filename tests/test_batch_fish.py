@@ -181,3 +181,25 @@ def test_report_needs_an_output_folder(tmp_path, capsys):
 
     assert main(["report", str(tmp_path)]) == 2
     assert "no inputs.csv" in capsys.readouterr().err
+
+
+def test_a_table_saved_in_another_locale_or_format_is_not_lost(tmp_path, capsys):
+    from fishseg.cli import main
+
+    make_input(tmp_path, "a", [(1, 120, False), (2, 80, False)])
+    inputs_csv(tmp_path, [("a", "a.mp4", "done")])
+    write_batch_fish(tmp_path)
+    rows = read(tmp_path / "all_fish.csv")
+    # saved as Windows-1252 by a spreadsheet: a species with an accent survives
+    with open(tmp_path / "all_fish.csv", "w", newline="", encoding="cp1252") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) + ["species"])
+        w.writeheader()
+        w.writerows({**r, "species": "églefin" if r["track_id"] == "1" else ""} for r in rows)
+    write_batch_fish(tmp_path)
+    assert [r["species"] for r in read(tmp_path / "all_fish.csv")] == ["églefin", ""]
+    # overwritten with something else (a spreadsheet's own format, say): kept aside
+    (tmp_path / "all_fish.csv").write_bytes(b"PK\x03\x04 not a csv table")
+    assert main(["-q", "report", str(tmp_path)]) == 0
+    assert "could not be read as the batch's fish table" in capsys.readouterr().out
+    assert (tmp_path / "all_fish.unreadable.csv").read_bytes() == b"PK\x03\x04 not a csv table"
+    assert [r["track_id"] for r in read(tmp_path / "all_fish.csv")] == ["1", "2"]

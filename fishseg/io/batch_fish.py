@@ -24,6 +24,8 @@ known): fish in view per camera and the fish counted so far.
 from __future__ import annotations
 
 import csv
+import io
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,6 +48,7 @@ class BatchFish(NamedTuple):
     unmatched: int = 0   #: hand-filled rows whose fish is gone (in all_fish.unmatched.csv)
     by_group: Path | None = None  #: OUT/all_lengths_by_species.png, when species are given
     species: str = ""    #: what was proposed (:func:`fishseg.species.propose`), or why not
+    warning: str = ""    #: an all_fish.csv that could not be read, and where it was kept
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -111,7 +114,7 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
             r["continues"] = f"{a[0]}:{a[1]}" if a else ""
             pic = Path(name) / "fish" / crop_name(int(r["track_id"]))  # fishseg.io.gallery
             r["picture"] = pic.as_posix() if (out / pic).is_file() else ""
-    extra, unmatched = _keep_hand_columns(out, cols + list(PROPOSED), per_input)
+    extra, unmatched, warning = _keep_hand_columns(out, cols + list(PROPOSED), per_input)
     group = next((c for c in extra if c.lower() == "species"), None)
     species_note = ""
     if group:  # proposals for the fish not named yet, learnt from those named
@@ -160,11 +163,11 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
     plot_timeline(per_camera, fish, out / "all_timeline.png",
                   title=f"{n} counted fish from {len(per_input)} inputs, over clock time")
     return BatchFish(out / "all_fish.csv", png, n, len(links), tuple(extra), unmatched,
-                     by_group if by_group.is_file() else None, species_note)
+                     by_group if by_group.is_file() else None, species_note, warning)
 
 
 def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dict]]
-                       ) -> tuple[list[str], int]:
+                       ) -> tuple[list[str], int, str]:
     """Carry the columns a user added to ``all_fish.csv`` (species, notes) over to the
     rows about to be written, matched by output, track id and first frame (a track id
     alone could name another fish after an input was segmented again).
@@ -172,26 +175,39 @@ def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dic
     Filled rows whose fish is no longer in the batch are appended to
     ``OUT/all_fish.unmatched.csv`` rather than dropped.
 
+    A table that cannot be read as the batch's (no ``output`` and ``track_id`` columns:
+    saved in another format, say) is renamed to ``all_fish.unreadable.csv``, not
+    overwritten.
+
     Returns:
-        ``(added columns, number of filled rows that found no fish)``.
+        ``(added columns, number of filled rows that found no fish, a warning or "")``.
     """
     path = out / "all_fish.csv"
     if not path.is_file():
-        return [], 0
+        return [], 0, ""
+    raw = path.read_bytes()
+    for enc in ("utf-8-sig", "cp1252", "latin-1"):  # spreadsheets save in their locale's
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    head = text.split("\n", 1)[0]
+    # spreadsheets of some locales save CSV with ';' (or tabs) between the values
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=max(",;\t", key=head.count))
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM: saved by Excel
-            head = f.readline()
-            f.seek(0)
-            # spreadsheets of some locales save CSV with ';' (or tabs) between the values
-            delim = max(",;\t", key=head.count)
-            reader = csv.DictReader(f, delimiter=delim)
-            old_cols = list(reader.fieldnames or [])
-            old = list(reader)
-    except (OSError, csv.Error, UnicodeError):
-        return [], 0
+        old_cols = list(reader.fieldnames or [])
+        old = list(reader)
+    except csv.Error:
+        old_cols, old = [], []
+    if not {"output", "track_id"} <= set(old_cols):  # not a table this can read: keep it
+        kept = _free_name(out / "all_fish.unreadable.csv")
+        os.replace(path, kept)
+        return [], 0, (f"{path} could not be read as the batch's fish table (edited into "
+                       f"another format?); kept as {kept}, and a new one written")
     extra = [c for c in old_cols if c and c not in cols]
     if not extra:
-        return [], 0
+        return [], 0, ""
 
     def key(output, r):
         return output, str(r.get("track_id", "")).strip(), str(r.get("first_frame", "")).strip()
@@ -210,4 +226,14 @@ def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dic
             if new:
                 w.writeheader()
             w.writerows(hand.values())
-    return extra, len(hand)
+    return extra, len(hand), ""
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path`` with ``.2``, ``.3``, ... before its suffix if it exists."""
+    k = 1
+    p = path
+    while p.exists():
+        k += 1
+        p = path.with_name(f"{path.stem}.{k}{path.suffix}")
+    return p
