@@ -11,7 +11,7 @@ Subcommands::
                     [--engine local|ray [--ray-address ADDR] [--workers N]]
     fishseg pick INPUT... --out DIR [--count N] [--model M | --no-proposals] [--every SECONDS]
                  [--prefer spread|uncertain] [--deinterlace]
-    fishseg report OUT
+    fishseg report OUT [--hauls FILE]
     fishseg calibrate-lens INPUT... --board COLSxROWS [--every N] [--out lens.yaml]
     fishseg evaluate --data DIR [--model M | --method NAME] [--json FILE] [--report DIR]
     fishseg score-tracks --truth MASKS --found OUT/NAME [--iou 0.5] [--json FILE]
@@ -214,7 +214,8 @@ def _cmd_pick(args: argparse.Namespace) -> int:
 
 
 def _write_batch(out: Path) -> bool:
-    """Write the batch's tables, charts and page from ``OUT``; print where they are."""
+    """Write the batch's tables, charts and page from ``OUT``; print where they are.
+    False when there was something to warn about (or nothing to write)."""
     from fishseg.io.batch_fish import write_batch_fish
     from fishseg.io.batch_page import write_batch_page
 
@@ -229,6 +230,8 @@ def _write_batch(out: Path) -> bool:
                 f"; per species: {batch.by_group}" if batch.by_group else ""))
         if batch.warning:
             print(f"warning: {batch.warning}")
+        if batch.hauls:
+            print("fish per haul: " + ", ".join(str(p) for p in batch.hauls))
         if batch.species:
             print(batch.species)
         if batch.unmatched:
@@ -239,14 +242,17 @@ def _write_batch(out: Path) -> bool:
                             continued=batch.continued if batch else 0)
     if page:
         print(f"the batch on one page (open it in a browser): {page}")
-    return page is not None
+    return page is not None and not (batch and batch.warning)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     if not (args.out / "inputs.csv").is_file():
         raise ValueError(f"{args.out}: no inputs.csv: not an output folder of fishseg segment")
-    _write_batch(args.out)
-    return 0
+    if args.hauls:
+        from fishseg.io.hauls import keep_log
+
+        print(f"haul log kept as {keep_log(args.hauls, args.out)} (applied from now on)")
+    return 0 if _write_batch(args.out) else 1
 
 
 def _board(text: str) -> tuple[int, int]:
@@ -467,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rewrite a segmented batch's all_fish.csv, charts and "
                        "index.html (after adding a species column to all_fish.csv)")
     p.add_argument("out", type=Path, metavar="OUT", help="output folder of fishseg segment")
+    p.add_argument("--hauls", type=Path, metavar="FILE",
+                   help="haul log, CSV of haul,start,end (clock times): each fish gets the "
+                        "haul its first sighting falls in; OUT/hauls.csv sums them (kept "
+                        "in OUT and applied from then on)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("calibrate-lens", help="measure a wide-angle camera's lens distortion "

@@ -199,7 +199,7 @@ def test_a_table_saved_in_another_locale_or_format_is_not_lost(tmp_path, capsys)
     assert [r["species"] for r in read(tmp_path / "all_fish.csv")] == ["églefin", ""]
     # overwritten with something else (a spreadsheet's own format, say): kept aside
     (tmp_path / "all_fish.csv").write_bytes(b"PK\x03\x04 not a csv table")
-    assert main(["-q", "report", str(tmp_path)]) == 0
+    assert main(["-q", "report", str(tmp_path)]) == 1          # done, with a warning
     assert "could not be read as the batch's fish table" in capsys.readouterr().out
     assert (tmp_path / "all_fish.unreadable.csv").read_bytes() == b"PK\x03\x04 not a csv table"
     assert [r["track_id"] for r in read(tmp_path / "all_fish.csv")] == ["1", "2"]

@@ -34,6 +34,7 @@ import numpy as np
 from fishseg.io.charts import plot_lengths, plot_lengths_by_group, plot_timeline
 from fishseg.io.export import atomic_write, is_complete, read_summary
 from fishseg.io.gallery import crop_name
+from fishseg.io.hauls import GIVEN, haul_of, read_hauls, write_haul_tables
 from fishseg.io.stitch import camera_key, continued_fish
 
 
@@ -49,6 +50,7 @@ class BatchFish(NamedTuple):
     by_group: Path | None = None  #: OUT/all_lengths_by_species.png, when species are given
     species: str = ""    #: what was proposed (:func:`fishseg.species.propose`), or why not
     warning: str = ""    #: an all_fish.csv that could not be read, and where it was kept
+    hauls: tuple = ()    #: OUT/hauls.csv (and hauls_by_species.csv), with a haul log
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -114,7 +116,19 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
             r["continues"] = f"{a[0]}:{a[1]}" if a else ""
             pic = Path(name) / "fish" / crop_name(int(r["track_id"]))  # fishseg.io.gallery
             r["picture"] = pic.as_posix() if (out / pic).is_file() else ""
-    extra, unmatched, warning = _keep_hand_columns(out, cols + list(PROPOSED), per_input)
+    extra, unmatched, warning = _keep_hand_columns(out, cols + list(PROPOSED) + ["haul"],
+                                                   per_input)
+    hauls = None
+    if (out / GIVEN).is_file():  # the haul log of `fishseg report --hauls`
+        try:
+            hauls = read_hauls(out / GIVEN)
+            for rows in per_input.values():
+                for r in rows:
+                    r["haul"] = haul_of(hauls, r.get("first_datetime", ""))
+            cols.append("haul")
+        except ValueError as e:
+            hauls = None
+            warning = "; ".join(w for w in (warning, f"hauls not assigned: {e}") if w)
     group = next((c for c in extra if c.lower() == "species"), None)
     species_note = ""
     if group:  # proposals for the fish not named yet, learnt from those named
@@ -145,6 +159,8 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
     png = plot_lengths(fish, out / "all_lengths.png", cm=cm,
                        title=f"{n} counted fish from {len(per_input)} inputs",
                        uncalibrated=uncalibrated)
+    haul_tables = (write_haul_tables(out, hauls, fish, cm=cm, species=group) if hauls
+                   else [])
     by_group = out / "all_lengths_by_species.png"
     if group and any(r.get(group, "").strip() for r in fish):
         plot_lengths_by_group(fish, by_group, key=group, cm=cm, uncalibrated=uncalibrated,
@@ -163,7 +179,8 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
     plot_timeline(per_camera, fish, out / "all_timeline.png",
                   title=f"{n} counted fish from {len(per_input)} inputs, over clock time")
     return BatchFish(out / "all_fish.csv", png, n, len(links), tuple(extra), unmatched,
-                     by_group if by_group.is_file() else None, species_note, warning)
+                     by_group if by_group.is_file() else None, species_note, warning,
+                     tuple(haul_tables))
 
 
 def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dict]]
