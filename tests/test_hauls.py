@@ -84,3 +84,33 @@ def test_fish_times_with_a_zone_and_hauls_without_are_not_mixed(tmp_path, capsys
     assert main(["-q", "report", str(out), "--hauls", str(log)]) == 1
     assert "hauls not assigned" in capsys.readouterr().out
     assert not (out / "hauls.csv").exists()
+
+
+def test_length_frequency_table_by_haul_and_species(tmp_path):
+    from fishseg.io.batch_fish import write_batch_fish
+
+    out = tmp_path / "out"
+    make_output(out, "cam1", [(1, "2026-11-24T05:10:00", 203, False),
+                              (2, "2026-11-24T05:20:00", 207, True),
+                              (3, "2026-11-24T06:30:00", 251, False)])
+    with open(out / "inputs.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["output", "input", "status"], ["cam1", "a", "done"]])
+    write_batch_fish(out)
+    assert read(out / "length_frequency.csv") == [       # 10-px classes, no grouping known
+        {"length_class_px": "200", "class_width_px": "10", "whole": "1", "partial": "1"},
+        {"length_class_px": "250", "class_width_px": "10", "whole": "1", "partial": "0"}]
+    rows = read(out / "all_fish.csv")
+    with open(out / "all_fish.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) + ["species"])
+        w.writeheader()
+        w.writerows({**r, "species": "cod" if r["track_id"] != "2" else "dab"} for r in rows)
+    log = tmp_path / "h.csv"
+    log.write_text("haul,start,end\nH1,2026-11-24T05:00,2026-11-24T06:00\n"
+                   "H2,2026-11-24T06:00,2026-11-24T07:00\n")
+    assert main(["-q", "report", str(out), "--hauls", str(log)]) == 0
+    got = [(r["haul"], r["species"], r["length_class_px"], r["whole"], r["partial"])
+           for r in read(out / "length_frequency.csv")]
+    assert got == [("H1", "cod", "200", "1", "0"), ("H1", "dab", "200", "0", "1"),
+                   ("H2", "cod", "250", "1", "0")]
+    by_species = {(r["haul"], r["species"]): r["fish"] for r in read(out / "hauls_by_species.csv")}
+    assert by_species == {("H1", "cod"): "1", ("H1", "dab"): "1", ("H2", "cod"): "1"}

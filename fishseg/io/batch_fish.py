@@ -31,7 +31,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fishseg.io.charts import plot_lengths, plot_lengths_by_group, plot_timeline
+from fishseg.io.charts import (
+    length_frequency,
+    plot_lengths,
+    plot_lengths_by_group,
+    plot_timeline,
+)
 from fishseg.io.export import atomic_write, is_complete, read_summary
 from fishseg.io.gallery import crop_name
 from fishseg.io.hauls import GIVEN, haul_of, read_hauls, write_haul_tables
@@ -161,6 +166,8 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
                        uncalibrated=uncalibrated)
     haul_tables = (write_haul_tables(out, hauls, fish, cm=cm, species=group) if hauls
                    else [])
+    _write_length_frequency(out / "length_frequency.csv", fish, cm=cm,
+                            by=[k for k in ("haul" if hauls else None, group) if k])
     by_group = out / "all_lengths_by_species.png"
     if group and any(r.get(group, "").strip() for r in fish):
         plot_lengths_by_group(fish, by_group, key=group, cm=cm, uncalibrated=uncalibrated,
@@ -181,6 +188,25 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
     return BatchFish(out / "all_fish.csv", png, n, len(links), tuple(extra), unmatched,
                      by_group if by_group.is_file() else None, species_note, warning,
                      tuple(haul_tables))
+
+
+def _write_length_frequency(path: Path, fish: list[dict], *, cm: bool, by: list[str]) -> None:
+    """The counted fish's length frequency as a table, as discard reports give it: one
+    row per group (haul, species, when known) and length class with fish in it
+    (whole and partial apart), on the batch's classes (:func:`length_frequency`)."""
+    rows = [r for r in fish if r.get("counted", True) and not r.get("continues")]
+    edges, _, _, unit = length_frequency(rows, cm=cm)
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(str(r.get(k, "")).strip() for k in by), []).append(r)
+    with atomic_write(path) as f:
+        w = csv.writer(f)
+        w.writerow([*by, f"length_class_{unit}", f"class_width_{unit}", "whole", "partial"])
+        for g in sorted(groups):
+            _, whole, part, _ = length_frequency(groups[g], cm=cm, edges=edges)
+            for lo, width, a, b in zip(edges[:-1], np.diff(edges), whole, part):
+                if a or b:
+                    w.writerow([*g, f"{lo:g}", f"{width:g}", int(a), int(b)])
 
 
 def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dict]]

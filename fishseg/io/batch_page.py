@@ -82,8 +82,8 @@ def write_batch_page(out: str | Path, *, batch_fish: int | None = None,
         + f". Written {e(datetime.now().isoformat(timespec='seconds'))} by fishseg "
         f"{e(__version__)}.</p>",
     ]
-    links = [(n, out / n) for n in ("inputs.csv", "all_fish.csv", "hauls.csv",
-                                    "hauls_by_species.csv")]
+    links = [(n, out / n) for n in ("inputs.csv", "all_fish.csv", "length_frequency.csv",
+                                    "hauls.csv", "hauls_by_species.csv")]
     parts.append("<p>Tables: " + ", ".join(
         f'<a href="{_href(p, out)}">{e(n)}</a>' for n, p in links if p.is_file()) + "</p>")
     charts = [out / n for n in ("all_lengths.png", "all_lengths_by_species.png",
