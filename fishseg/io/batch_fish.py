@@ -123,33 +123,15 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
             r["picture"] = pic.as_posix() if (out / pic).is_file() else ""
     extra, unmatched, warning = _keep_hand_columns(out, cols + list(PROPOSED) + ["haul"],
                                                    per_input)
-    hauls = None
-    if (out / GIVEN).is_file():  # the haul log of `fishseg report --hauls`
-        try:
-            hauls = read_hauls(out / GIVEN)
-            for rows in per_input.values():
-                for r in rows:
-                    r["haul"] = haul_of(hauls, r.get("first_datetime", ""))
-            cols.append("haul")
-        except ValueError as e:
-            hauls = None
-            warning = "; ".join(w for w in (warning, f"hauls not assigned: {e}") if w)
+    hauls, haul_warning = _assign_hauls(out, per_input)
+    if hauls:
+        cols.append("haul")
+    warning = "; ".join(w for w in (warning, haul_warning) if w)
     group = next((c for c in extra if c.lower() == "species"), None)
     species_note = ""
     if group:  # proposals for the fish not named yet, learnt from those named
-        from fishseg.species import propose, read_features
-
-        flat = [{"output": name, **r} for name, rows in per_input.items() for r in rows]
-        feats = {(name, i): v for name in per_input
-                 for i, v in read_features(out / name / "fish").items()}
-        proposals, species_note = propose(flat, feats, key=group)
+        species_note = _propose_species(out, per_input, group)
         cols += list(PROPOSED)
-        k = 0
-        for rows in per_input.values():
-            for r in rows:
-                name, p = proposals.get(k, ("", None))
-                r[PROPOSED[0]], r[PROPOSED[1]] = name, "" if p is None else f"{p:.2f}"
-                k += 1
     with atomic_write(out / "all_fish.csv") as f:
         w = csv.DictWriter(f, fieldnames=cols + extra, restval="")
         w.writeheader()
@@ -188,6 +170,46 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
     return BatchFish(out / "all_fish.csv", png, n, len(links), tuple(extra), unmatched,
                      by_group if by_group.is_file() else None, species_note, warning,
                      tuple(haul_tables))
+
+
+def _assign_hauls(out: Path, per_input: dict[str, list[dict]]) -> tuple[list | None, str]:
+    """Each row's ``haul`` from the haul log kept in ``OUT`` (:mod:`fishseg.io.hauls`).
+
+    Returns:
+        ``(hauls, "")``, ``(None, "")`` without a log, or ``(None, warning)`` when the
+        log cannot be applied (its times and the fish's cannot be compared).
+    """
+    if not (out / GIVEN).is_file():
+        return None, ""
+    try:
+        hauls = read_hauls(out / GIVEN)
+        for rows in per_input.values():
+            for r in rows:
+                r["haul"] = haul_of(hauls, r.get("first_datetime", ""))
+    except ValueError as e:
+        for rows in per_input.values():
+            for r in rows:
+                r.pop("haul", None)
+        return None, f"hauls not assigned: {e}"
+    return hauls, ""
+
+
+def _propose_species(out: Path, per_input: dict[str, list[dict]], key: str) -> str:
+    """Fill :data:`PROPOSED` of the rows not named in column ``key`` yet
+    (:func:`fishseg.species.propose`); returns what was done, or why not."""
+    from fishseg.species import propose, read_features
+
+    flat = [{"output": name, **r} for name, rows in per_input.items() for r in rows]
+    feats = {(name, i): v for name in per_input
+             for i, v in read_features(out / name / "fish").items()}
+    proposals, note = propose(flat, feats, key=key)
+    k = 0
+    for rows in per_input.values():
+        for r in rows:
+            name, p = proposals.get(k, ("", None))
+            r[PROPOSED[0]], r[PROPOSED[1]] = name, "" if p is None else f"{p:.2f}"
+            k += 1
+    return note
 
 
 def _write_length_frequency(path: Path, fish: list[dict], *, cm: bool, by: list[str]) -> None:
