@@ -160,7 +160,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     flags = {"measure.cm_per_pixel": args.cm_per_pixel}
     kwargs = dict(progress=not args.quiet, batch_size=args.batch_size, scale=args.scale,
                   overlay=not args.no_overlay, gallery=not args.no_gallery,
-                  deinterlace=args.deinterlace,
+                  deinterlace=args.deinterlace, idle_skip=not args.no_idle_skip,
                   overwrite=args.overwrite, fps=args.fps,
                   roi=args.roi, frame_step=args.frame_step, start_s=args.start,
                   end_s=args.end, recording_start=args.recording_start,
@@ -413,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--deinterlace", action="store_true",
                    help="remove the combing of interlaced video (analogue cameras on a DVR): "
                         "the results table says when an input looks interlaced")
+    g.add_argument("--no-idle-skip", action="store_true",
+                   help="run the network on every frame even where the belt has been empty "
+                        "for a while (by default, after 2 batches without fish, only the "
+                        "last frame of each batch is looked at until fish come back)")
     g.add_argument("--roi", metavar="ROI", default=None,
                    help="region of interest: x0,y0,x1,y1 in pixels of the input frames, or a "
                         "mask image of their size (non-zero = belt); fish outside are ignored, "

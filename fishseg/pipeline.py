@@ -210,7 +210,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                   recording_start: str | datetime | None = "auto",
                   checkpoint_every: int = 1000, progress: bool = True,
                   background_export: bool = True, gallery: bool = True,
-                  deinterlace: bool = False) -> dict:
+                  deinterlace: bool = False, idle_skip: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -228,6 +228,13 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         deinterlace: remove the combing of interlaced video
             (:func:`fishseg.io.interlace.deinterlace`). Either way the combing of the first
             frames is measured and written to ``summary.json`` (``interlace``).
+        idle_skip: once ``2 * batch_size`` frames in a row have no fish, run the network
+            on the last frame of each batch only, and take the batch as empty when that
+            frame is (else process the batch as usual): an empty or stopped belt between
+            hauls costs a ``batch_size``-th of the network's time. The outputs are those
+            of processing every frame unless a fish comes and goes within one batch
+            without being in its last frame (tested). ``summary.json``
+            ``idle_frames_skipped`` counts the frames so passed over.
         overwrite: redo an input whose outputs are complete.
         fps: frame rate of image sequences.
         roi: region of interest (:func:`fishseg.roi.load_roi`: ``"x0,y0,x1,y1"`` in pixels
@@ -290,8 +297,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     stage = staging_dir(out_dir)
     key = checkpoint.run_key(
         source, model=getattr(model, "checksum", None), cfg=to_dict(cfg), scale=scale,
-        overlay=overlay, gallery=gallery, deinterlace=deinterlace, fps=fps,
-        frame_step=frame_step, batch_size=batch_size,
+        overlay=overlay, gallery=gallery, deinterlace=deinterlace, idle_skip=idle_skip,
+        fps=fps, frame_step=frame_step, batch_size=batch_size,
         start_s=start_s, end_s=end_s, recording=rec.describe() if rec else None,
         roi=(hashlib.sha256(np.ascontiguousarray(roi)).hexdigest()
              if isinstance(roi, np.ndarray) else None if roi is None else str(roi)))
@@ -306,6 +313,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         resumed_at.append(int(ck_meta["next_frame"]))
     saved_errors = list(ck_meta.get("skipped_frames", []))
     since_checkpoint = 0
+    # frames without fish in a row, and frames not run through the network for it
+    empty_run, idle_skipped = ck_meta.get("empty_run", 0), ck_meta.get("idle_skipped", 0)
+    idle_after = 2 * batch_size
     # the times of frames the counted-fish release still holds (read from the container)
     stamps = {int(k): float(v) for k, v in ck_meta.get("held_times", {}).items()}
     with FrameReader(source, batch_size, start=ck_meta.get("next_frame", first), step=frame_step,
@@ -350,16 +360,19 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     stamps.update(zip(indices.tolist(), stamp.tolist()))
                     frames = _resize(frames, scale)
                     times["decode"] += time.perf_counter() - t
-                    t = time.perf_counter()
-                    fg, edge = separation_maps(model, frames)
-                    if keep is not None:  # nothing outside the ROI is fish
-                        fg = fg * keep
-                    jax.block_until_ready((fg, edge))  # maps stay on the device
-                    t1 = time.perf_counter()
-                    times["maps"] += t1 - t
-                    labels = np.asarray(separate(fg, edge, cfg.separate))
+                    if idle_skip and empty_run >= idle_after and len(frames) > 1:
+                        # an empty belt for a while: its last frame decides for the batch
+                        last = _instances(model, frames[-1:], keep, cfg, times)
+                        if last.any():
+                            labels = _instances(model, frames, keep, cfg, times)
+                        else:
+                            labels = np.zeros((len(frames), *last.shape[1:]), last.dtype)
+                            idle_skipped += len(frames) - 1
+                    else:
+                        labels = _instances(model, frames, keep, cfg, times)
+                    for lab in labels:  # frames without fish in a row, up to the last
+                        empty_run = 0 if lab.any() else empty_run + 1
                     t2 = time.perf_counter()
-                    times["separate"] += t2 - t1
                     tracked = [tracker.update(lab, int(i)) for i, lab in zip(indices, labels)]
                     t3 = time.perf_counter()
                     times["track"] += t3 - t2
@@ -373,7 +386,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     if checkpoint_every and since_checkpoint >= checkpoint_every:
                         _save_checkpoint(stage, key, writer, tracker, release, reader,
                                          int(indices[-1]) + frame_step, saved_errors, times,
-                                         time.perf_counter() - t0, resumed_at, stamps)
+                                         time.perf_counter() - t0, resumed_at, stamps,
+                                         {"empty_run": empty_run,
+                                          "idle_skipped": idle_skipped})
                         since_checkpoint = 0
                         t = time.perf_counter()
                 t = time.perf_counter()
@@ -397,7 +412,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                                "<array>" if isinstance(roi, np.ndarray) else str(roi)),
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},
                            "skipped_frames": errors, "resumed_at_frames": resumed_at,
-                           "interlace": interlace_note(reader.comb_scores, deinterlace)})
+                           "interlace": interlace_note(reader.comb_scores, deinterlace),
+                           "idle_frames_skipped": idle_skipped})
         except BaseException:
             if not (exporter is not None and exporter.resumable):
                 shutil.rmtree(stage, ignore_errors=True)
@@ -459,8 +475,23 @@ def _frame_parts(carried, time_s: float | None) -> tuple:
     return carried, time_s, None, None
 
 
+def _instances(model, frames: np.ndarray, keep, cfg: Config, times: dict) -> np.ndarray:
+    """Fish instances of a batch: the model's maps (fg cut to the ROI ``keep``), then
+    separation. (B, H, W, 3) uint8 -> (B, H, W) int32; adds to ``times``."""
+    t = time.perf_counter()
+    fg, edge = separation_maps(model, frames)
+    if keep is not None:  # nothing outside the ROI is fish
+        fg = fg * keep
+    jax.block_until_ready((fg, edge))  # maps stay on the device
+    t1 = time.perf_counter()
+    times["maps"] += t1 - t
+    labels = np.asarray(separate(fg, edge, cfg.separate))
+    times["separate"] += time.perf_counter() - t1
+    return labels
+
+
 def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, saved_errors,
-                     times, seconds, resumed_at, held_times) -> None:
+                     times, seconds, resumed_at, held_times, idle: dict) -> None:
     """Save the state after the frames handed out so far (see :mod:`fishseg.checkpoint`)."""
     export_meta, export_arrays = writer.checkpoint()
     tracker_meta, tracker_arrays = tracker.get_state()
@@ -472,7 +503,7 @@ def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, s
         "skipped_frames": saved_errors + [f"frame {e.index}: {e.message}" for e in reader.errors
                                           if e.index < next_frame],
         "stage_seconds": dict(times), "seconds": seconds, "resumed_at_frames": resumed_at,
-        "held_times": {str(k): v for k, v in held_times.items()},
+        "held_times": {str(k): v for k, v in held_times.items()}, **idle,
     }, {**checkpoint.prefixed("export", export_arrays),
         **checkpoint.prefixed("tracker", tracker_arrays),
         **checkpoint.prefixed("counted", counted_arrays)})
