@@ -223,8 +223,9 @@ def _write_batch(out: Path) -> bool:
     if batch:
         print(f"fish of all inputs: {batch.fish}" + (
             f" ({batch.continued} carried on from a camera's previous recording, counted "
-            "once)" if batch.continued else "") + f": {batch.table}, length frequency: "
-            f"{batch.chart}")
+            "once)" if batch.continued else "") + (
+            f" ({batch.not_fish} named 'not a fish' left out)" if batch.not_fish else "")
+            + f": {batch.table}, length frequency: {batch.chart}")
         if batch.kept:
             print(f"columns added by hand, kept: {', '.join(batch.kept)}" + (
                 f"; per species: {batch.by_group}" if batch.by_group else ""))

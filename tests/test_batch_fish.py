@@ -203,3 +203,23 @@ def test_a_table_saved_in_another_locale_or_format_is_not_lost(tmp_path, capsys)
     assert "could not be read as the batch's fish table" in capsys.readouterr().out
     assert (tmp_path / "all_fish.unreadable.csv").read_bytes() == b"PK\x03\x04 not a csv table"
     assert [r["track_id"] for r in read(tmp_path / "all_fish.csv")] == ["1", "2"]
+
+
+def test_records_named_not_a_fish_are_left_out_of_every_count(tmp_path, capsys):
+    from fishseg.cli import main
+
+    make_input(tmp_path, "a", [(1, 120, False), (2, 80, False), (3, 95, False)])
+    inputs_csv(tmp_path, [("a", "a.mp4", "done")])
+    assert write_batch_fish(tmp_path).fish == 3
+    rows = read(tmp_path / "all_fish.csv")
+    with open(tmp_path / "all_fish.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) + ["species"])
+        w.writeheader()
+        w.writerows({**r, "species": {"1": "cod", "2": "Not a  fish", "3": ""}[r["track_id"]]}
+                    for r in rows)
+    assert main(["-q", "report", str(tmp_path)]) == 0
+    assert "fish of all inputs: 2 (1 named 'not a fish' left out)" in capsys.readouterr().out
+    lf = read(tmp_path / "length_frequency.csv")
+    assert sum(int(r["whole"]) + int(r["partial"]) for r in lf) == 2
+    assert {r["species"] for r in lf} == {"cod", ""}
+    assert len(read(tmp_path / "all_fish.csv")) == 3           # the record itself stays

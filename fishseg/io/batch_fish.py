@@ -16,7 +16,8 @@ rewritten, matched by output, track id and first frame; a ``species`` column, on
 filled, also gives ``OUT/all_lengths_by_species.png``, the length frequency per species
 (``fishseg report OUT`` redraws it after editing), and ``species_proposed`` /
 ``species_p`` for the fish not named yet, learnt from those named
-(:mod:`fishseg.species`).
+(:mod:`fishseg.species`). A record named ``not a fish`` there is left out of the batch's
+count and of every table and chart (an observer's correction of a false detection).
 ``OUT/all_timeline.png`` shows the batch over clock time (inputs whose recording start is
 known): fish in view per camera and the fish counted so far.
 """
@@ -56,11 +57,22 @@ class BatchFish(NamedTuple):
     species: str = ""    #: what was proposed (:func:`fishseg.species.propose`), or why not
     warning: str = ""    #: an all_fish.csv that could not be read, and where it was kept
     hauls: tuple = ()    #: OUT/hauls.csv (and hauls_by_species.csv), with a haul log
+    not_fish: int = 0    #: records named "not a fish" by hand, left out of every count
 
 
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+#: What an observer writes in the species column for a detection that is no fish (a
+#: glove, a stain): such records are left out of every count, table and chart.
+NOT_FISH = "not a fish"
+
+
+def is_not_fish(name: str) -> bool:
+    """Whether a species name marks a detection as no fish (:data:`NOT_FISH`, any case)."""
+    return " ".join(str(name).lower().split()) == NOT_FISH
 
 
 #: Columns of species proposals (:func:`fishseg.species.propose`), written when a
@@ -138,8 +150,10 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
         for name, rows in per_input.items():
             w.writerows({"output": name, **r} for r in rows)
 
-    fish = [{**r, "partial": r["partial"] == "1", "counted": r.get("counted", "1") == "1"}
+    fish = [{**r, "partial": r["partial"] == "1", "counted": r.get("counted", "1") == "1"
+             and not (group and is_not_fish(r.get(group, "")))}
             for rows in per_input.values() for r in rows if not r["continues"]]
+    not_fish = sum(1 for r in fish if group and is_not_fish(r.get(group, "")))
     cm = all(r.get("length_cm") not in (None, "") for r in fish) and bool(fish)
     n = sum(1 for r in fish if r["counted"])
     uncalibrated = "length (px; cm when every input is calibrated with --cm-per-pixel)"
@@ -169,7 +183,7 @@ def write_batch_fish(out: str | Path) -> BatchFish | None:
                   title=f"{n} counted fish from {len(per_input)} inputs, over clock time")
     return BatchFish(out / "all_fish.csv", png, n, len(links), tuple(extra), unmatched,
                      by_group if by_group.is_file() else None, species_note, warning,
-                     tuple(haul_tables))
+                     tuple(haul_tables), not_fish)
 
 
 def _assign_hauls(out: Path, per_input: dict[str, list[dict]]) -> tuple[list | None, str]:
