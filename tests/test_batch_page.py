@@ -4,6 +4,8 @@ import csv
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
+import pytest
+
 from fishseg.cli import main
 from fishseg.io.batch_page import _duration, write_batch_page
 
@@ -66,3 +68,22 @@ def test_the_page_links_every_output_that_exists_and_escapes_names(tmp_path, cap
 def test_duration():
     assert _duration(0) == "0:00:00"
     assert _duration(3725.4) == "1:02:05"
+
+
+def test_each_input_gets_a_page_of_its_fish(tmp_path):
+    assert main(["-q", "synth", str(tmp_path / "v"), "--frames", "12", "--seed", "5",
+                 "--width", "320", "--height", "192"]) == 0
+    out = tmp_path / "out"
+    assert main(["-q", "segment", str(tmp_path / "v" / "video.mp4"), "--out", str(out),
+                 "--model", "fast"]) == 0
+    assert "video/fish.html" in (out / "index.html").read_text()
+    page = Links()
+    page.feed((out / "video" / "fish.html").read_text())
+    with open(out / "video" / "fish.csv", newline="") as f:
+        fish = list(csv.DictReader(f))
+    pictures = [h for h in page.links if h.startswith("fish/")]
+    jumps = [h for h in page.links if h.startswith("overlay.mp4#t=")]
+    assert len(set(pictures)) == len(fish) == len(jumps) > 0
+    assert all((out / "video" / unquote(h)).is_file() for h in pictures)
+    assert [float(h.split("=")[1]) for h in jumps] == pytest.approx(
+        [float(r["first_s"]) for r in fish], abs=0.01)

@@ -4,7 +4,9 @@ An observer's batch is dozens of folders of CSVs, charts, pictures and videos. T
 gathers them: the batch's totals, its length frequency and timeline, a table of every
 input (status, recording start, video length, fish counted, the error of a failed one),
 and per complete input its charts, its overlay video (H.264: plays in the browser) and
-its fish pictures' contact sheets. It only links and shows the files that exist, by
+its fish pictures' contact sheets, and a page of its fish (``OUT/<name>/fish.html``:
+each fish's picture and measures, and a link into the overlay where it was first seen).
+It only links and shows the files that exist, by
 paths relative to ``OUT``, so the folder can be copied or shared as it is; every text
 taken from inputs (file names, error messages) is escaped. It is rewritten after every
 run into ``OUT``, like ``inputs.csv``.
@@ -19,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fishseg.io.export import atomic_write, read_summary
+from fishseg.io.gallery import crop_name
 
 PAGE = "index.html"
 
@@ -108,6 +111,42 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def write_fish_page(d: Path) -> Path | None:
+    """``OUT/<name>/fish.html``: one row per fish of ``fish.csv`` with its picture, its
+    measures and times, and a link that opens the overlay video where it was first seen
+    (``overlay.mp4#t=SECONDS``, a media fragment browsers follow). None when the input
+    has no ``fish.csv``."""
+    rows = _read_rows(d / "fish.csv")
+    if not (d / "fish.csv").is_file():
+        return None
+    e = html.escape
+    cols = [c for c in ("track_id", "first_s", "last_s", "first_datetime", "frames_seen",
+                        "partial", "length_px", "length_cm", "width_px", "width_cm")
+            if rows and c in rows[0]]
+    video = (d / "overlay.mp4").is_file()
+    lines = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>fishseg: {e(d.name)}, every fish</title><style>{_STYLE}</style>"
+             "</head><body>", f"<h1>{e(d.name)}: {len(rows)} fish</h1>",
+             "<table><tr><th>picture</th>" + "".join(f"<th>{e(c)}</th>" for c in cols)
+             + ("<th>overlay</th>" if video else "") + "</tr>"]
+    for r in rows:
+        pic = d / "fish" / crop_name(int(r["track_id"]))
+        cell = (f'<a href="{quote(pic.relative_to(d).as_posix())}"><img loading="lazy" '
+                f'height="96" src="{quote(pic.relative_to(d).as_posix())}" '
+                f'alt="fish {e(r["track_id"])}"></a>' if pic.is_file() else "")
+        link = ""
+        if video and _is_number(r.get("first_s")):
+            link = (f'<td><a href="overlay.mp4#t={float(r["first_s"]):.2f}">from '
+                    f'{float(r["first_s"]):.1f} s</a></td>')
+        lines.append(f"<tr><td>{cell}</td>" + "".join(
+            f"<td>{e(r.get(c, ''))}</td>" for c in cols) + link + "</tr>")
+    lines.append("</table></body></html>")
+    path = d / "fish.html"
+    with atomic_write(path) as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 def _is_number(text) -> bool:
     try:
         float(text)
@@ -156,6 +195,10 @@ def _input_section(r: dict, d: Path, out: Path) -> str:
     if (d / "overlay.mp4").is_file():
         lines.append(f'<p><video controls preload="none" width="960" '
                      f'src="{_href(d / "overlay.mp4", out)}"></video></p>')
+    fish_page = write_fish_page(d)
+    if fish_page:
+        lines.append(f'<p><a href="{_href(fish_page, out)}">Every fish of this input</a>: '
+                     "its picture, measures, and a link to where it is in the overlay</p>")
     sheets = sorted((d / "fish").glob("sheet_*.jpg"))
     if sheets:
         lines.append("<p>Each fish at its best view (its id and length):</p>")
