@@ -21,3 +21,4 @@ def test_demo_runs_on_the_bundled_model(tmp_path, capsys):
     assert (dest / "overlay.mp4").stat().st_size > 0 and len(list((dest / "masks").glob("*.png"))) == 6
     assert "distinct fish" in out and str(dest / "overlay.mp4") in out
     assert "IDF1" in out
+    assert str(dest / "fish.html") in out and (dest / "fish.html").is_file()
