@@ -138,6 +138,10 @@ class Lens:
                 f"k1 {self.k1:.4f} k2 {self.k2:.4f}")
 
 
+#: Prepared frames (:meth:`LensPlane.prepare`), by camera and frame size (at most 4).
+_GRIDS: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
 class TopDown:
     """A camera looking straight down: belt cm = undistorted pixels x ``cm_per_pixel``."""
 
@@ -170,6 +174,38 @@ class LensPlane:
 
     def __init__(self, lens: Lens, belt: BeltPlane | TopDown):
         self.lens, self.belt = lens, belt
+        self._grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # X, Y, area
+
+    def prepare(self, width: int, height: int) -> None:
+        """Map every pixel of a ``width`` x ``height`` frame once (belt position and
+        area), so that measuring a frame's fish is a lookup: 14 ms per 1280x720 frame
+        with 10 fish (95k pixels) against 223 ms undistorting each fish pixel anew, for
+        2.5 s once per camera and frame size (session 15, the 2-core CPU)."""
+        key = (self.describe(), self.lens.params.tobytes(), getattr(self.belt, "H", None)
+               if not isinstance(self.belt, TopDown) else self.belt.cm_per_pixel,
+               width, height)
+        key = repr(key)
+        if key not in _GRIDS:  # a batch's inputs share their camera: map it once
+            ys, xs = np.mgrid[0:height, 0:width]
+            xs, ys = xs.ravel().astype(np.float64), ys.ravel().astype(np.float64)
+            X, Y = self._to_plane(xs, ys)
+            A = self._pixel_area(xs, ys)
+            while len(_GRIDS) >= 4:
+                _GRIDS.pop(next(iter(_GRIDS)))
+            _GRIDS[key] = tuple(v.reshape(height, width) for v in (X, Y, A))
+        self._grid = _GRIDS[key]
+
+    def _lookup(self, xs, ys) -> tuple[np.ndarray, np.ndarray] | None:
+        """Integer pixel positions inside the prepared frame, as index arrays, or None."""
+        if self._grid is None:
+            return None
+        x, y = np.asarray(xs), np.asarray(ys)
+        if not (np.issubdtype(x.dtype, np.integer) and np.issubdtype(y.dtype, np.integer)):
+            return None
+        h, w = self._grid[0].shape
+        if x.size and (x.min() < 0 or y.min() < 0 or x.max() >= w or y.max() >= h):
+            return None
+        return y, x
 
     @classmethod
     def from_config(cls, lens_params: Sequence[float], *, belt_points=None,
@@ -194,17 +230,30 @@ class LensPlane:
         return cls(lens, TopDown(cm_per_pixel))
 
     def to_plane(self, xs, ys) -> tuple[np.ndarray, np.ndarray]:
-        """Belt coordinates (cm) of frame pixel positions: (P,) float64 each."""
+        """Belt coordinates (cm) of frame pixel positions: (P,) float64 each (looked up
+        for integer pixels of a :meth:`prepare` d frame)."""
+        at = self._lookup(xs, ys)
+        if at is not None:
+            return self._grid[0][at], self._grid[1][at]
+        return self._to_plane(xs, ys)
+
+    def _to_plane(self, xs, ys):
         return self.belt.to_plane(*self.lens.undistort(xs, ys))
 
     def pixel_area(self, xs, ys) -> np.ndarray:
         """(P,) float64 area in cm^2 on the belt of the frame pixels at ``(xs, ys)``: the
         Jacobian determinant of the whole mapping, by central differences (+-0.5 px)."""
+        at = self._lookup(xs, ys)
+        if at is not None:
+            return self._grid[2][at]
+        return self._pixel_area(xs, ys)
+
+    def _pixel_area(self, xs, ys) -> np.ndarray:
         x, y = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
-        xa, ya = self.to_plane(x + 0.5, y)
-        xb, yb = self.to_plane(x - 0.5, y)
-        xc, yc = self.to_plane(x, y + 0.5)
-        xd, yd = self.to_plane(x, y - 0.5)
+        xa, ya = self._to_plane(x + 0.5, y)
+        xb, yb = self._to_plane(x - 0.5, y)
+        xc, yc = self._to_plane(x, y + 0.5)
+        xd, yd = self._to_plane(x, y - 0.5)
         return np.abs((xa - xb) * (yc - yd) - (ya - yb) * (xc - xd))
 
     def scaled(self, scale: float) -> LensPlane:
@@ -212,12 +261,14 @@ class LensPlane:
         return LensPlane(self.lens.scaled(scale), self.belt.scaled(scale))
 
     def check_frame(self, width: int, height: int) -> None:
-        """Raise :class:`CalibrationError` if the lens or the belt does not fit the frame."""
+        """Raise :class:`CalibrationError` if the lens or the belt does not fit the frame;
+        else :meth:`prepare` the frame's pixels."""
         self.lens.check_frame(width, height)
         if isinstance(self.belt, BeltPlane):
             xs = np.array([0.0, width - 1, 0.0, width - 1])
             ys = np.array([0.0, 0.0, height - 1, height - 1])
             self.belt.check_points(*self.lens.undistort(xs, ys), width=width, height=height)
+        self.prepare(width, height)
 
     def describe(self) -> str:
         return f"{self.lens.describe()}; {self.belt.describe()}"

@@ -178,3 +178,18 @@ def test_segment_measures_through_the_lens(tmp_path, capsys):
         summary["calibration"]
     assert runs["lens"].keys() == runs["plain"].keys()         # the same fish...
     assert sum(runs["lens"].values()) > 1.02 * sum(runs["plain"].values())  # ...longer
+
+
+def test_a_prepared_frame_measures_the_same_by_lookup():
+    xs, ys = _pixels()
+    ux, uy = TRUE.undistort(xs, ys)
+    labels = ((ux > 60) & (ux < 240) & (uy > 40) & (uy < 70)).reshape(H, W).astype(np.int32)
+    direct = measure_instances(labels, plane=LensPlane(TRUE, TopDown(0.1))).plane_cm
+    plane = LensPlane(TRUE, TopDown(0.1))
+    plane.check_frame(W, H)                                   # prepares the frame's pixels
+    assert plane._grid is not None
+    # (the same to 1e-9: the iteration runs until all its points converged)
+    np.testing.assert_allclose(measure_instances(labels, plane=plane).plane_cm, direct,
+                               rtol=1e-9)
+    np.testing.assert_allclose(plane.to_plane(np.array([10.5]), np.array([20.25])),
+                               LensPlane(TRUE, TopDown(0.1)).to_plane([10.5], [20.25]))
