@@ -208,7 +208,7 @@ def _cmd_pick(args: argparse.Namespace) -> int:
                          every_s=args.every, seed=args.seed, fps=args.fps,
                          recording_start_given=args.recording_start,
                          overwrite=args.overwrite, deinterlace=args.deinterlace,
-                         prefer=args.prefer, progress=not args.quiet)
+                         prefer=args.prefer, exclude=args.exclude, progress=not args.quiet)
     print(picks_summary(result))
     return 1 if result.failed else 0
 
@@ -468,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace earlier picks in DIR")
     p.add_argument("--deinterlace", action="store_true",
                    help="remove the combing of interlaced video first")
+    p.add_argument("--exclude", action="append", default=[], metavar="DIR",
+                   help="an earlier pick folder: frames within 2 s of one picked there are not "
+                        "picked again (repeatable; for a second round of annotation)")
     p.add_argument("--prefer", choices=("spread", "uncertain"), default="spread",
                    help="of each group of alike frames take the most typical (spread, the "
                         "default) or the one the model is least sure of (uncertain: the "

@@ -71,14 +71,16 @@ class PickResult:
         failed: ``(input, message)`` for every input that could not be read (the
             others were used); frames that failed to decode in a readable input are
             reported here too, with the input still used up to them.
-        candidates: frames read and described in the first pass.
+        candidates: frames read and described in the first pass (less those excluded).
         out: the output folder.
+        excluded: candidates left out as near an earlier pick (``exclude``).
     """
 
     picked: list[dict] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     candidates: int = 0
     out: Path | None = None
+    excluded: int = 0
 
 
 def describe(frame: np.ndarray) -> np.ndarray:
@@ -189,6 +191,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
                 seed: int = 0, time_weight: float = 0.1, fps: float = 1.0,
                 recording_start_given: str | None = "auto", overwrite: bool = False,
                 deinterlace: bool = False, prefer: str = "spread",
+                exclude: Sequence[str | Path] = (), exclude_s: float = 2.0,
                 progress: bool = True) -> PickResult:
     """Pick frames to annotate from videos (and image folders), with proposals.
 
@@ -214,6 +217,10 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
             ``"uncertain"``: the frame the model is least sure of (:func:`uncertainty`;
             runs the model on every candidate: about 10x the model's work), so that the
             annotations go where the model needs them (needs ``model``).
+        exclude: folders (or their ``frames.csv``) of earlier picks: frames within
+            ``exclude_s`` seconds of one picked there (same input name) are not picked
+            again, so a second round of annotation gets new frames.
+        exclude_s: seconds around an earlier pick left out.
         progress: tqdm bars.
 
     Returns:
@@ -272,7 +279,18 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
         except VideoError as e:
             result.failed.append((str(unit), str(e)))
     bar.close()
+    if exclude:
+        earlier = _earlier_picks(exclude)
+        keep = [j for j, c in enumerate(cands) if not any(
+            abs(c.time_s - t) < exclude_s for t in earlier.get(names[c.unit], ()))]
+        result.excluded = len(cands) - len(keep)
+        cands = [cands[j] for j in keep]
+        descs = [descs[j] for j in keep]
+        unsure = [unsure[j] for j in keep] if unsure else unsure
     result.candidates = len(cands)
+    if not cands and result.excluded:
+        raise ValueError(f"all {result.excluded} frames read lie within {exclude_s:g} s of an "
+                         "earlier pick (--exclude): nothing new to pick from these inputs")
     if not cands:
         raise ValueError("no frame could be read from the inputs: " + "; ".join(
             m for _, m in result.failed) if result.failed else "no inputs given")
@@ -356,6 +374,24 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
     return result
 
 
+def _earlier_picks(exclude: Sequence[str | Path]) -> dict[str, list[float]]:
+    """Input name -> times (s) of the frames picked in earlier pick folders.
+
+    Raises:
+        FileNotFoundError: a folder without ``frames.csv`` (named).
+    """
+    out: dict[str, list[float]] = {}
+    for e in exclude:
+        table = Path(e) / "frames.csv" if Path(e).is_dir() else Path(e)
+        if not table.is_file():
+            raise FileNotFoundError(f"{e}: no frames.csv of an earlier `fishseg pick` there")
+        with open(table, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                unit = r["name"].rsplit("_", 1)[0]
+                out.setdefault(unit, []).append(float(r["time_s"]))
+    return out
+
+
 def _picked_names(table: Path) -> set[str]:
     """Names listed in an earlier run's ``frames.csv`` (empty if there is none)."""
     if not table.is_file():
@@ -378,7 +414,8 @@ def picks_summary(result: PickResult) -> str:
     """Lines to print after :func:`pick_frames`."""
     out = result.out
     lines = [f"picked {len(result.picked)} frames of {result.candidates} read, in "
-             f"{out / 'images'}"]
+             f"{out / 'images'}" + (f" ({result.excluded} left out as near an earlier pick)"
+                                    if result.excluded else "")]
     if (out / "proposals.json").exists() and any(
             r["proposed_fish"] != "" for r in result.picked):
         fish = sum(int(r["proposed_fish"]) for r in result.picked)

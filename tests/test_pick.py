@@ -207,3 +207,29 @@ def test_pick_the_frames_the_model_is_least_sure_of(tmp_path):
     assert all(0 < r["uncertainty"] < 1 for r in runs["uncertain"])
     with pytest.raises(ValueError, match="needs a model"):
         pick_frames(video, tmp_path / "x", count=3, prefer="uncertain", progress=False)
+
+
+def test_a_second_round_leaves_out_frames_near_the_first_rounds(tmp_path, capsys):
+    video = tmp_path / "haul.mp4"
+    _belt_video(video, seg_frames=60, seed=4)                  # 180 frames, 7.2 s
+    first = tmp_path / "round1"
+    assert main(["-q", "pick", str(video), "--out", str(first), "--count", "1",
+                 "--no-proposals", "--every", "0.04"]) == 0
+    t1 = [float(r["time_s"]) for r in csv.DictReader(open(first / "frames.csv"))]
+    capsys.readouterr()
+    second = tmp_path / "round2"
+    assert main(["-q", "pick", str(video), "--out", str(second), "--count", "2",
+                 "--no-proposals", "--every", "0.04", "--exclude", str(first)]) == 0
+    assert "left out as near an earlier pick" in capsys.readouterr().out
+    t2 = [float(r["time_s"]) for r in csv.DictReader(open(second / "frames.csv"))]
+    assert t2 and all(abs(a - b) >= 2.0 for a in t2 for b in t1)
+    assert main(["-q", "pick", str(video), "--out", str(tmp_path / "r3"), "--no-proposals",
+                 "--exclude", str(tmp_path / "nothing")]) == 2
+    assert "no frames.csv of an earlier `fishseg pick`" in capsys.readouterr().err
+    short = tmp_path / "short.mp4"                             # 2.4 s: all near the pick
+    _belt_video(short, seg_frames=20, seed=4)
+    assert main(["-q", "pick", str(short), "--out", str(tmp_path / "s1"), "--count", "2",
+                 "--no-proposals"]) == 0
+    assert main(["-q", "pick", str(short), "--out", str(tmp_path / "s2"), "--no-proposals",
+                 "--exclude", str(tmp_path / "s1")]) == 2
+    assert "nothing new to pick" in capsys.readouterr().err
