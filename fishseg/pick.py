@@ -253,6 +253,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
     steps, unreadable = _step_frames(units, count * candidates_per_pick, every_s, fps)
     result.failed += unreadable
     before = _picked_names(table) if overwrite else set()
+    earlier = _earlier_picks(exclude) if exclude else {}  # read first: fail before decoding
 
     # pass 1: describe the candidates
     cands: list[Candidate] = []
@@ -279,8 +280,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
         except VideoError as e:
             result.failed.append((str(unit), str(e)))
     bar.close()
-    if exclude:
-        earlier = _earlier_picks(exclude)
+    if earlier:
         keep = [j for j, c in enumerate(cands) if not any(
             abs(c.time_s - t) < exclude_s for t in earlier.get(names[c.unit], ()))]
         result.excluded = len(cands) - len(keep)
