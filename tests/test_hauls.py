@@ -49,7 +49,8 @@ def test_fish_are_counted_by_haul(tmp_path, capsys):
     assert (table["H1"]["fish"], table["H1"]["partial"], table["H1"]["median_length_px"]) == \
         ("2", "1", "250")
     assert table["H2"]["fish"] == "2" and table["(no haul)"]["fish"] == "1"
-    assert "hauls.csv" in (out / "index.html").read_text()
+    page = (out / "index.html").read_text()
+    assert "hauls.csv" in page and "<h2>Hauls</h2>" in page and "<td>H2</td>" in page
     # the log is kept: a later rewrite (a segment run, or report without --hauls) applies it
     (out / "all_fish.csv").unlink()
     assert main(["-q", "report", str(out)]) == 0

@@ -93,6 +93,13 @@ def write_batch_page(out: str | Path, *, batch_fish: int | None = None,
                                 "all_timeline.png")]
     parts += [f'<img class="chart" src="{_href(p, out)}" alt="{e(p.stem)}">'
               for p in charts if p.is_file()]
+    hauls = _read_rows(out / "hauls.csv")
+    if hauls:
+        cols = list(hauls[0])
+        parts.append("<h2>Hauls</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols)
+                     + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(r.get(c, ''))}</td>"
+                                                          for c in cols) + "</tr>"
+                                         for r in hauls) + "</table>")
     parts.append(_inputs_table(rows, out))
     for r in rows:
         d = out / r["output"]
