@@ -20,7 +20,6 @@ segment checkpoint writes all crops and keeps only each fish's best score.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -157,7 +156,17 @@ class FishGallery:
             text = ",".join(("track_id",) + FEATURES) + "\n" + "".join(
                 f"{i}," + ",".join(f"{v:.5g}" for v in self.features[i]) + "\n" for i in ids)
             atomic_write(self.folder / "features.csv", text.encode("utf-8"))
-        tiles, captions = [], []
+        sheets: list[Path] = []
+        tiles: list[np.ndarray] = []
+        captions: list[str] = []
+
+        def sheet():  # one page at a time: 10000 fish would be 770 MB of tiles at once
+            path = self.folder / f"sheet_{len(sheets) + 1:03d}.jpg"
+            atomic_write(path, _jpeg(contact_sheet(tiles, captions, columns=10)))
+            sheets.append(path)
+            tiles.clear()
+            captions.clear()
+
         for r in fish:
             p = self.folder / crop_name(int(r["track_id"]))
             img = cv2.imread(str(p)) if p.is_file() else None
@@ -168,10 +177,8 @@ class FishGallery:
             unit = "cm" if cm else "px"
             captions.append(f"#{int(r['track_id'])}" + (
                 f"  {float(length):.1f} {unit}" if length not in (None, "") else ""))
-        sheets = []
-        for s in range(math.ceil(len(tiles) / PER_SHEET)):
-            part = slice(s * PER_SHEET, (s + 1) * PER_SHEET)
-            path = self.folder / f"sheet_{s + 1:03d}.jpg"
-            atomic_write(path, _jpeg(contact_sheet(tiles[part], captions[part], columns=10)))
-            sheets.append(path)
+            if len(tiles) == PER_SHEET:
+                sheet()
+        if tiles:
+            sheet()
         return sheets
