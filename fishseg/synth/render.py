@@ -74,7 +74,7 @@ def relabel_by_appearance(labels: np.ndarray, order: list[int] | None = None
     return lut[labels], len(order)
 
 
-def _render_still(args) -> tuple[np.ndarray, np.ndarray, int]:
+def _render_still(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
     scene_seed, noise_rng, cfg, width, height = args
     scene = make_scene(np.random.default_rng(scene_seed), cfg, width, height, 1, still=True)
     img, lab = render_frame(scene, 0, noise_rng)
