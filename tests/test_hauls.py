@@ -115,3 +115,14 @@ def test_length_frequency_table_by_haul_and_species(tmp_path):
                    ("H2", "cod", "250", "1", "0")]
     by_species = {(r["haul"], r["species"]): r["fish"] for r in read(out / "hauls_by_species.csv")}
     assert by_species == {("H1", "cod"): "1", ("H1", "dab"): "1", ("H2", "cod"): "1"}
+
+
+def test_a_haul_log_saved_by_a_spreadsheet_is_read(tmp_path):
+    log = tmp_path / "h.csv"
+    log.write_bytes("\ufeffHaul;Start;End\nHöl 1;2026-11-24 05:00;2026-11-24 06:00\n"
+                    .encode("utf-8"))
+    (h,) = read_hauls(log)
+    assert h.name == "Höl 1" and (h.end - h.start).total_seconds() == 3600
+    log.write_bytes("haul\tstart\tend\nHøl 2\t2026-11-24T07:00\t2026-11-24T08:00\n"
+                    .encode("cp1252"))
+    assert [h.name for h in read_hauls(log)] == ["Høl 2"]

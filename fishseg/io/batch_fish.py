@@ -25,7 +25,6 @@ known): fish in view per camera and the fish counted so far.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -42,6 +41,7 @@ from fishseg.io.export import atomic_write, is_complete, read_summary
 from fishseg.io.gallery import crop_name
 from fishseg.io.hauls import GIVEN, haul_of, read_hauls, write_haul_tables
 from fishseg.io.stitch import camera_key, continued_fish
+from fishseg.io.tables import read_edited_csv
 
 
 class BatchFish(NamedTuple):
@@ -264,21 +264,7 @@ def _keep_hand_columns(out: Path, cols: list[str], per_input: dict[str, list[dic
     path = out / "all_fish.csv"
     if not path.is_file():
         return [], 0, ""
-    raw = path.read_bytes()
-    for enc in ("utf-8-sig", "cp1252", "latin-1"):  # spreadsheets save in their locale's
-        try:
-            text = raw.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    head = text.split("\n", 1)[0]
-    # spreadsheets of some locales save CSV with ';' (or tabs) between the values
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=max(",;\t", key=head.count))
-    try:
-        old_cols = list(reader.fieldnames or [])
-        old = list(reader)
-    except csv.Error:
-        old_cols, old = [], []
+    old_cols, old = read_edited_csv(path)
     if not {"output", "track_id"} <= set(old_cols):  # not a table this can read: keep it
         kept = _free_name(out / "all_fish.unreadable.csv")
         os.replace(path, kept)

@@ -13,7 +13,6 @@ runs into ``OUT``.
 from __future__ import annotations
 
 import csv
-import io
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 
 from fishseg.io.export import atomic_write
 from fishseg.io.recording import parse_datetime
+from fishseg.io.tables import read_edited_csv
 
 #: Where ``fishseg report --hauls`` keeps the log it was given.
 GIVEN = "hauls.given.csv"
@@ -49,17 +49,15 @@ def read_hauls(path: str | Path) -> list[Haul]:
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+        names, raw_rows = read_edited_csv(path)
+    except OSError as e:
         raise ValueError(f"{path}: cannot be read as a haul log: {e}") from None
-    head = text.split("\n", 1)[0]
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=max(",;\t", key=head.count))
-    cols = [c.strip().lower() for c in reader.fieldnames or []]
+    cols = [c.strip().lower() for c in names]
     if not {"haul", "start", "end"} <= set(cols):
         raise ValueError(f"{path}: a haul log needs the columns haul, start, end "
                          f"(found {', '.join(cols) or 'none'})")
     hauls: list[Haul] = []
-    for n, raw in enumerate(reader, start=2):
+    for n, raw in enumerate(raw_rows, start=2):
         r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         if not any(r.values()):
             continue
