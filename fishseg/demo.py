@@ -87,9 +87,7 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
     print(f"outputs: {dest}/ (masks/, instances.json, counts.csv, fish.csv, summary.json)")
     print(f"overlay for review: {dest / 'overlay.mp4'}")
     print(f"charts: {dest / 'counts.png'}, {dest / 'lengths.png'}")
-    from fishseg.io.batch_page import write_fish_page
-
-    page = write_fish_page(dest)
+    page = dest / "fish.html"
     print(f"each fish's best view: {dest / 'fish'}/ (contact sheet: "
           f"{dest / 'fish' / 'sheet_001.jpg'}; with links into the overlay: {page})")
     return summary

@@ -369,8 +369,8 @@ def test_background_export_writes_the_same_files(belt, tmp_path):
     assert files == sorted(p.relative_to(outs[False]) for p in outs[False].rglob("*") if p.is_file())
     fish = len(read_csv(outs[True] / "fish.csv"))
     # masks; instances, counts, fish, summary; 2 charts; a picture per fish, a sheet and
-    # the fish's features
-    assert len(files) == 40 + 6 + fish + 2
+    # the fish's features; the page of the fish
+    assert len(files) == 40 + 6 + fish + 3
     for f in files:
         if f.name != "summary.json":     # which holds the seconds taken
             assert (outs[True] / f).read_bytes() == (outs[False] / f).read_bytes(), f

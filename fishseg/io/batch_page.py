@@ -202,7 +202,9 @@ def _input_section(r: dict, d: Path, out: Path) -> str:
     if (d / "overlay.mp4").is_file():
         lines.append(f'<p><video controls preload="none" width="960" '
                      f'src="{_href(d / "overlay.mp4", out)}"></video></p>')
-    fish_page = write_fish_page(d)
+    fish_page = d / "fish.html"  # written with the input's outputs (older ones: now)
+    if not fish_page.is_file():
+        fish_page = write_fish_page(d)
     if fish_page:
         lines.append(f'<p><a href="{_href(fish_page, out)}">Every fish of this input</a>: '
                      "its picture, measures, and a link to where it is in the overlay</p>")

@@ -591,6 +591,10 @@ class ExportWriter:
             write_charts(self.out_dir, name=Path(self.input_name).name, counts=self.counts,
                          tracks_in_view=in_view, fish=rows, cm=self.cm_columns)
         self._finish_overlay()
+        if self._gallery is not None:  # every fish, with links into the overlay
+            from fishseg.io.batch_page import write_fish_page
+
+            write_fish_page(self.out_dir)
         from fishseg import __version__
 
         times = [t for _, t, _ in self.counts]
