@@ -42,6 +42,7 @@ from fishseg.io.images import atomic_write, write_image
 from fishseg.io.recording import clock_text, recording_start
 from fishseg.io.sheets import contact_sheet
 from fishseg.io.video import FrameReader, VideoError, probe
+from fishseg.uncertainty import frame_uncertainty
 
 #: Thumbnail size (width, height) a candidate frame is described by.
 THUMB = (32, 18)
@@ -97,14 +98,12 @@ def describe(frame: np.ndarray) -> np.ndarray:
 
 
 def uncertainty(fg: np.ndarray) -> float:
-    """How unsure a model is of a frame: the mean binary entropy (bits) of its
-    foreground map, 0 where every pixel is surely belt or surely fish.
+    """How unsure a model is of a frame (:func:`fishseg.uncertainty.frame_uncertainty`).
 
     Args:
         fg: (H, W) float32 foreground probabilities in [0, 1].
     """
-    p = np.clip(np.asarray(fg, np.float64), 1e-6, 1 - 1e-6)
-    return float(np.mean(-(p * np.log2(p) + (1 - p) * np.log2(1 - p))))
+    return float(frame_uncertainty(fg)[0])
 
 
 def choose(descriptors: np.ndarray, places: np.ndarray, count: int, *, seed: int = 0,

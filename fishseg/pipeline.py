@@ -50,6 +50,7 @@ from fishseg.lens import belt_mapping
 from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate, separation_maps
 from fishseg.tracking import Tracker
+from fishseg.uncertainty import frame_uncertainty
 
 #: Files a folder scan takes as videos (CCTV recorders add raw H.265, MPEG-TS and Dahua's
 #: .dav, which FFmpeg reads where its dhav demuxer is built in; a file that cannot be
@@ -315,6 +316,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
     since_checkpoint = 0
     # frames without fish in a row, and frames not run through the network for it
     empty_run, idle_skipped = ck_meta.get("empty_run", 0), ck_meta.get("idle_skipped", 0)
+    # the model's uncertainty of the frames it looked at: their sum and count so far
+    unsure_sum, unsure_n = ck_meta.get("unsure_sum", 0.0), ck_meta.get("unsure_n", 0)
+    unsure: list[float] = []
     idle_after = 2 * batch_size
     # the times of frames the counted-fish release still holds (read from the container)
     stamps = {int(k): float(v) for k, v in ck_meta.get("held_times", {}).items()}
@@ -362,14 +366,15 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     times["decode"] += time.perf_counter() - t
                     if idle_skip and empty_run >= idle_after and len(frames) > 1:
                         # an empty belt for a while: its last frame decides for the batch
-                        last = _instances(model, frames[-1:], keep, cfg, times)
+                        last = _instances(model, frames[-1:], keep, cfg, times, unsure)
                         if last.any():
-                            labels = _instances(model, frames, keep, cfg, times)
+                            unsure.pop()  # the last frame again, with its batch
+                            labels = _instances(model, frames, keep, cfg, times, unsure)
                         else:
                             labels = np.zeros((len(frames), *last.shape[1:]), last.dtype)
                             idle_skipped += len(frames) - 1
                     else:
-                        labels = _instances(model, frames, keep, cfg, times)
+                        labels = _instances(model, frames, keep, cfg, times, unsure)
                     for lab in labels:  # frames without fish in a row, up to the last
                         empty_run = 0 if lab.any() else empty_run + 1
                     t2 = time.perf_counter()
@@ -388,7 +393,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                                          int(indices[-1]) + frame_step, saved_errors, times,
                                          time.perf_counter() - t0, resumed_at, stamps,
                                          {"empty_run": empty_run,
-                                          "idle_skipped": idle_skipped})
+                                          "idle_skipped": idle_skipped,
+                                          "unsure_sum": unsure_sum + sum(unsure),
+                                          "unsure_n": unsure_n + len(unsure)})
                         since_checkpoint = 0
                         t = time.perf_counter()
                 t = time.perf_counter()
@@ -413,7 +420,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},
                            "skipped_frames": errors, "resumed_at_frames": resumed_at,
                            "interlace": interlace_note(reader.comb_scores, deinterlace),
-                           "idle_frames_skipped": idle_skipped})
+                           "idle_frames_skipped": idle_skipped,
+                           "model_uncertainty": round(
+                               (unsure_sum + sum(unsure)) / max(1, unsure_n + len(unsure)), 5)})
         except BaseException:
             if not (exporter is not None and exporter.resumable):
                 shutil.rmtree(stage, ignore_errors=True)
@@ -475,14 +484,17 @@ def _frame_parts(carried, time_s: float | None) -> tuple:
     return carried, time_s, None, None
 
 
-def _instances(model, frames: np.ndarray, keep, cfg: Config, times: dict) -> np.ndarray:
+def _instances(model, frames: np.ndarray, keep, cfg: Config, times: dict,
+               unsure: list[float]) -> np.ndarray:
     """Fish instances of a batch: the model's maps (fg cut to the ROI ``keep``), then
-    separation. (B, H, W, 3) uint8 -> (B, H, W) int32; adds to ``times``."""
+    separation. (B, H, W, 3) uint8 -> (B, H, W) int32; adds to ``times``, and each
+    frame's :func:`fishseg.uncertainty.frame_uncertainty` to ``unsure``."""
     t = time.perf_counter()
     fg, edge = separation_maps(model, frames)
     if keep is not None:  # nothing outside the ROI is fish
         fg = fg * keep
     jax.block_until_ready((fg, edge))  # maps stay on the device
+    unsure += frame_uncertainty(fg).tolist()  # (B,) from the device
     t1 = time.perf_counter()
     times["maps"] += t1 - t
     labels = np.asarray(separate(fg, edge, cfg.separate))
@@ -599,7 +611,7 @@ def results_table(results: Sequence[InputResult]) -> str:
 #: Columns of ``OUT/inputs.csv`` (:func:`write_inputs_table`).
 INPUTS_COLUMNS = ("output", "input", "status", "recording_start", "frames", "video_s",
                   "distinct_fish", "mean_fish_in_view", "max_fish_in_view", "seconds",
-                  "model_checksum", "message")
+                  "model_checksum", "message", "uncertainty")
 
 
 def _video_seconds(s: dict) -> str:
@@ -661,7 +673,8 @@ def write_inputs_table(results: Sequence[InputResult], out: str | Path) -> Path:
             "mean_fish_in_view": mean, "max_fish_in_view": peak,
             "seconds": s.get("seconds", "") if done else "",
             "model_checksum": (s.get("model_checksum") or "")[:12] if done else "",
-            "message": r.message}
+            "message": r.message,
+            "uncertainty": s.get("model_uncertainty", "") if done else ""}
     with atomic_write(path) as f:
         w = csv.DictWriter(f, fieldnames=INPUTS_COLUMNS, extrasaction="ignore")
         w.writeheader()

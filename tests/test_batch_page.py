@@ -50,6 +50,9 @@ def test_the_page_links_every_output_that_exists_and_escapes_names(tmp_path, cap
     with open(out / "all_fish.csv", newline="") as f:
         fish = len(list(csv.DictReader(f)))
     assert "3 inputs: 2 done, 0 skipped" in text and "1 failed" in text
+    with open(out / "inputs.csv", newline="") as f:
+        unsure = {r["output"]: r["uncertainty"] for r in csv.DictReader(f)}
+    assert 0 < float(unsure["video"]) < 1 and unsure["bad<1>"] == ""   # the model's doubt
     assert f"{fish} fish counted" in text
     assert "bad<1>.mp4" in text                           # shown as text, with its error
     targets = [unquote(h) for h in page.links]

@@ -165,7 +165,7 @@ def _is_number(text) -> bool:
 def _inputs_table(rows: list[dict], out: Path) -> str:
     e = html.escape
     head = ["output", "input", "status", "recording start", "video (s)", "fish", "mean in view",
-            "max in view", "model", "detail"]
+            "max in view", "model unsure (bits)", "model", "detail"]
     lines = ["<h2>Inputs</h2><table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for r in rows:
         d = out / r["output"]
@@ -175,9 +175,9 @@ def _inputs_table(rows: list[dict], out: Path) -> str:
         cells = [name, e(r.get("input", "")), e(r.get("status", "")),
                  e(r.get("recording_start", "")), e(r.get("video_s", "")),
                  e(r.get("distinct_fish", "")), e(r.get("mean_fish_in_view", "")),
-                 e(r.get("max_fish_in_view", "")), e(r.get("model_checksum", "")),
-                 e(r.get("message", ""))]
-        num = {4, 5, 6, 7}
+                 e(r.get("max_fish_in_view", "")), e(r.get("uncertainty", "")),
+                 e(r.get("model_checksum", "")), e(r.get("message", ""))]
+        num = {4, 5, 6, 7, 8}
         cls = ' class="failed"' if r.get("status") == "failed" else ""
         lines.append(f"<tr{cls}>" + "".join(
             f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>"
