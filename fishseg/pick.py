@@ -268,8 +268,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
                              timestamps=True, deinterlace=deinterlace) as reader:
                 for idx, ts, frames in reader:
                     if prefer == "uncertain":
-                        fg = np.asarray(model.predict_maps(frames)[0])
-                        unsure += [uncertainty(m) for m in fg]
+                        unsure += frame_uncertainty(model.predict_maps(frames)[0]).tolist()
                     for i, t, f in zip(idx, ts, frames):
                         cands.append(Candidate(k, int(i), float(t)))
                         descs.append(describe(f))
@@ -326,7 +325,7 @@ def pick_frames(inputs: Iterable[str | Path], out: str | Path, *, count: int = 4
 
                         fg, boundary = model.separation_maps(batch)
                         labels = np.asarray(separate(fg, boundary, model.cfg.separate))
-                        unsure_of = [round(uncertainty(m), 4) for m in np.asarray(fg)]
+                        unsure_of = [round(u, 4) for u in frame_uncertainty(fg).tolist()]
                     for j, frame, lab, u in zip(keep, batch, labels, unsure_of):
                         i, t = int(idx[j]), float(ts[j])
                         name = f"{names[k]}_{i:06d}"
