@@ -320,7 +320,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from fishseg.demo import run_demo
 
     run_demo(args.out, frames=args.frames, seed=args.seed, width=args.width,
-             height=args.height, progress=not args.quiet)
+             height=args.height, progress=not args.quiet, model=args.model)
     return 0
 
 
@@ -534,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2026, help="random seed of the generated video")
     p.add_argument("--width", type=int, default=1280, help="frame width (default 1280)")
     p.add_argument("--height", type=int, default=720, help="frame height (default 720)")
+    p.add_argument("--model", default=None,
+                   help="model bundle or bundled model name (default: the bundled default), "
+                        "to see one's own model on the same video")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("config", help="print the resolved configuration (validates a file)")

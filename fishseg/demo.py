@@ -25,8 +25,9 @@ def _true_counts(masks_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 2026,
-             width: int = 1280, height: int = 720, progress: bool = True) -> dict:
-    """Generate a belt video, segment it with the bundled model, report.
+             width: int = 1280, height: int = 720, progress: bool = True,
+             model: str | Path | None = None) -> dict:
+    """Generate a belt video, segment it with the bundled model (or ``model``), report.
 
     Args:
         out: output folder (``out/input`` holds the generated video and its true masks,
@@ -36,6 +37,8 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
         width: frame width of the generated video.
         height: frame height.
         progress: show progress bars.
+        model: a model bundle or a bundled model's name (None: the bundled default), to
+            see one's own model on the same video.
 
     Returns:
         the summary of the segmented video, plus ``true_distinct_fish``, ``count_mae``
@@ -55,8 +58,9 @@ def run_demo(out: str | Path = "fishseg-demo", *, frames: int = 60, seed: int = 
         synthesize(src, frames=frames, seed=seed, cfg=SynthConfig(width=width, height=height),
                    progress=progress)
     meta = json.loads((src / "meta.json").read_text())
-    model = load_model()
-    print(f"segmenting {src / 'video.mp4'} with the bundled model "
+    which = "the bundled model" if model is None else str(model)
+    model = load_model(model)
+    print(f"segmenting {src / 'video.mp4'} with {which} "
           f"({model.meta.get('name', 'default')}) ...")
     dest = out / "segmented" / "video"
     summary = segment_video(src / "video.mp4", dest, model=model, overwrite=True,

@@ -22,6 +22,7 @@ stored in the bundle (see ``fishseg.tune``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from fishseg.config import load_config, override
 from fishseg.io.datasets import Sample
-from fishseg.synth.render import cached_stills
+from fishseg.synth.render import cached_stills, render_frames
 from fishseg.train import train_on_samples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +48,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None,
                     help="an .npz of the rendered stills: read if it holds the same stills, "
                          "else written (lets several trainings share one rendering)")
+    ap.add_argument("--empty", type=int, default=0,
+                    help="extra stills of empty belts (no fish: rails, clock, gloves, stains "
+                         "only), seed --seed + 1, so the model learns that a belt can be empty")
     ap.add_argument("--render-only", action="store_true", help="only render the stills into --cache")
     ap.add_argument("--curve", default=str(REPO / "docs" / "default_model_curve.png"),
                     help="where to copy the training curve")
@@ -61,6 +65,13 @@ def main() -> None:
         return
     samples = [Sample(f"still_{i:04d}", im, lab, f"synth:{args.seed}:{i}")
                for i, (im, lab) in enumerate(zip(images, labels))]
+    if args.empty:
+        empty_cfg = dataclasses.replace(cfg.synth, fish_density=0.0)
+        print(f"rendering {args.empty} empty-belt stills (seed {args.seed + 1})")
+        e_images, e_labels = render_frames(args.empty, args.seed + 1, empty_cfg, stills=True,
+                                           workers=args.workers)
+        samples += [Sample(f"empty_{i:04d}", im, lab, f"synth-empty:{args.seed + 1}:{i}")
+                    for i, (im, lab) in enumerate(zip(e_images, e_labels))]
     print(f"  {time.perf_counter() - t0:.0f} s; training ...")
     try:
         out = train_on_samples(samples, cfg, args.out)

@@ -22,3 +22,12 @@ def test_demo_runs_on_the_bundled_model(tmp_path, capsys):
     assert "distinct fish" in out and str(dest / "overlay.mp4") in out
     assert "IDF1" in out
     assert str(dest / "fish.html") in out and (dest / "fish.html").is_file()
+    # --model: the same generated video (reused, not generated again) through another model
+    from fishseg.model.bundle import load_model
+
+    default_sum = summary["model_checksum"]
+    assert main(args + ["--model", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "generating" not in out and "with fast" in out
+    summary = json.loads((dest / "summary.json").read_text())
+    assert summary["model_checksum"] == load_model("fast").checksum != default_sum
