@@ -433,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: start a local Ray instance)")
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="--engine ray: workers, each loading the model once (default: one "
-                        "per GPU of the cluster, or per CPU when it has none)")
+                        "per GPU of the cluster, or per CPU when it has none; more than the "
+                        "GPUs share them, which pays on a GPU host with spare cores: "
+                        "docs/cluster.md)")
     g = p.add_argument_group("outputs")
     g.add_argument("--overwrite", action="store_true", help="redo inputs that are complete")
     g.add_argument("--list", action="store_true",

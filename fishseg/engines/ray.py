@@ -120,10 +120,13 @@ class SegmentWorker:
             self.error = e
 
     def ready(self) -> dict:
-        """``{"pid", "node"}`` once the model is loaded; raises the loading error if any."""
+        """``{"pid", "node", "memory_fraction"}`` once the model is loaded (the last: the
+        share of its GPU's memory this worker's JAX may take, None = JAX's default);
+        raises the loading error if any."""
         if self.error is not None:
             raise self.error
-        return {"pid": self.pid, "node": self.node}
+        return {"pid": self.pid, "node": self.node,
+                "memory_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION")}
 
     def run(self, source, dest: str | Path, kwargs: dict) -> dict:
         """Segment one input into ``dest`` (see :func:`fishseg.pipeline.segment_video`).
@@ -178,20 +181,38 @@ def _plan(inputs: Iterable[str | Path], out: Path, overwrite: bool, min_age_s: f
 
 
 def _worker_options(ray, num_workers: int | None) -> tuple[int, dict]:
-    """How many workers and what each asks of Ray: one GPU each when the cluster has
-    GPUs, else one CPU each; at most what the cluster holds."""
+    """How many workers and what each asks of Ray.
+
+    On a cluster with GPUs: one GPU each by default. More workers than GPUs share them:
+    k = ceil(workers / GPUs) to a GPU, each asking Ray for 1/k of one and given 1/k of
+    90% of its memory (``XLA_PYTHON_CLIENT_MEM_FRACTION``; JAX would otherwise reserve
+    75% in each). On a GPU the maps take about 1% of a frame's time and the host's
+    separation, tracking and export the rest (docs/performance.md), so workers sharing a
+    GPU add throughput up to the host's cores. Without GPUs: one CPU each. At most one
+    worker per CPU (or per GPU, where a cluster has fewer CPUs than GPUs).
+
+    Returns:
+        (workers, Ray actor options).
+    """
     res = ray.cluster_resources()
     gpus, cpus = int(res.get("GPU", 0)), int(res.get("CPU", 0))
-    capacity = gpus or cpus
-    opts = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
-    if gpus and cpus < gpus:
-        opts["num_cpus"] = 0
-    n = num_workers or capacity
+    capacity = max(gpus, cpus)
+    n = num_workers or gpus or cpus
     if n > capacity:
         warnings.warn(f"--workers {n}: the Ray cluster has room for {capacity} "
-                      f"({'GPUs' if gpus else 'CPUs'}); using {capacity}", stacklevel=3)
+                      f"(one per {'CPU' if cpus >= gpus else 'GPU'}); using {capacity}",
+                      stacklevel=3)
         n = capacity
-    return max(1, n), opts
+    n = max(1, n)
+    if not gpus:
+        return n, {"num_cpus": 1}
+    opts = {"num_gpus": 1, "num_cpus": 1 if cpus >= gpus else 0}
+    per_gpu = -(-n // gpus)
+    if per_gpu > 1:
+        opts["num_gpus"] = 1 / per_gpu
+        opts["runtime_env"] = {"env_vars": {
+            "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / per_gpu:.3f}"}}
+    return n, opts
 
 
 def _absolute(unit: Path | list[Path]) -> Path | list[Path]:
