@@ -42,7 +42,11 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="setting for every model, e.g. model.std_floor=16")
     args = ap.parse_args()
-    models = [(Path(name).stem, load_model(name)) for name in args.models]
+    models = []
+    for name in args.models:
+        m = load_model(name)
+        m.cfg = override(m.cfg, args.set)  # on the model: model.* keys act on its maps
+        models.append((Path(name).stem, m))
     totals = {name: 0 for name, _ in models}
     print(f"empty belts, {args.frames} frames each"
           f"{' with ' + ', '.join(args.set) if args.set else ''}; "
@@ -58,8 +62,7 @@ def main() -> None:
                 cells = []
                 for i, (name, m) in enumerate(models):
                     dest = Path(tmp) / f"out_{seed}_{w}x{h}_{i}"
-                    cfg = override(m.cfg, args.set) if args.set else None
-                    s = segment_video(src / "video.mp4", dest, model=m, cfg=cfg, overwrite=True,
+                    s = segment_video(src / "video.mp4", dest, model=m, overwrite=True,
                                       progress=False, overlay=False, gallery=False)
                     with open(dest / "counts.csv", newline="", encoding="utf-8") as f:
                         counts = [int(r["fish_in_view"]) for r in csv.DictReader(f)]
