@@ -46,3 +46,25 @@ def write_vfr():
         return path
 
     return write
+
+
+# A tiny model trained in seconds on 3 stills of 320x180 (seed 1): what the tests of the
+# Ray engine hand to their workers by path.
+TINY_MODEL = {"model": {"features": [4, 8, 16], "code_dim": 4, "processing_width": 160},
+              "train": {"steps": 20, "batch_size": 32, "eval_every": 10, "warmup_steps": 3,
+                        "learning_rate": 3e-3, "patches_per_image": 200},
+              "dictionary": {"size": 64, "samples": 600, "kmeans_iters": 5}}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """Path of a real (tiny, quickly trained) model bundle, :data:`TINY_MODEL`."""
+    from fishseg.config import SynthConfig, from_dict
+    from fishseg.io.datasets import Sample
+    from fishseg.synth import render_frames
+    from fishseg.train import train_on_samples
+
+    images, labels = render_frames(3, 1, cfg=SynthConfig(width=320, height=180), stills=True)
+    samples = [Sample(f"s{i}", im, lb) for i, (im, lb) in enumerate(zip(images, labels, strict=True))]
+    return train_on_samples(samples, from_dict(TINY_MODEL),
+                            tmp_path_factory.mktemp("model") / "tiny.fishseg", progress=False)

@@ -22,30 +22,21 @@ import ray  # noqa: F401 - installed by the dev extra; a missing Ray must fail l
 from fishseg.cli import _config, build_parser, main
 from fishseg.config import SynthConfig, from_dict
 from fishseg.engines.ray import ConfigPatch, SegmentWorker, _plan, segment_inputs_ray
-from fishseg.io.datasets import Sample
 from fishseg.io.export import is_complete
 from fishseg.model.bundle import BundleError, load_model
 from fishseg.pipeline import segment_inputs
-from fishseg.synth import render_frames, synthesize
-from fishseg.train import train_on_samples
+from fishseg.synth import synthesize
 
 SYNTH = SynthConfig(width=320, height=180)
-TINY = {"model": {"features": [4, 8, 16], "code_dim": 4, "processing_width": 160},
-        "train": {"steps": 20, "batch_size": 32, "eval_every": 10, "warmup_steps": 3,
-                  "learning_rate": 3e-3, "patches_per_image": 200},
-        "dictionary": {"size": 64, "samples": 600, "kmeans_iters": 5}}
 TIMING_KEYS = {"seconds", "stage_seconds", "input"}
 # Ray starts its processes with fork+exec, which Python flags once JAX's threads exist.
 pytestmark = pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
+def model_path(tiny_model_path) -> Path:
     """A real (tiny, quickly trained) model bundle: what the workers load by path."""
-    images, labels = render_frames(3, 1, cfg=SYNTH, stills=True)
-    samples = [Sample(f"s{i}", im, lb) for i, (im, lb) in enumerate(zip(images, labels, strict=True))]
-    return train_on_samples(samples, from_dict(TINY), tmp_path_factory.mktemp("model") / "tiny.fishseg",
-                            progress=False)
+    return tiny_model_path
 
 
 @pytest.fixture(scope="module")

@@ -12,20 +12,14 @@ import warnings
 import pytest
 import ray
 
-from fishseg.config import SynthConfig, from_dict
+from fishseg.config import SynthConfig
 from fishseg.engines.ray import SegmentWorker, _worker_options, segment_inputs_ray
-from fishseg.io.datasets import Sample
 from fishseg.model.bundle import load_model
 from fishseg.pipeline import segment_inputs
-from fishseg.synth import render_frames, synthesize
-from fishseg.train import train_on_samples
+from fishseg.synth import synthesize
 
 pytestmark = pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 SYNTH = SynthConfig(width=320, height=180)
-TINY = {"model": {"features": [4, 8, 16], "code_dim": 4, "processing_width": 160},
-        "train": {"steps": 20, "batch_size": 32, "eval_every": 10, "warmup_steps": 3,
-                  "learning_rate": 3e-3, "patches_per_image": 200},
-        "dictionary": {"size": 64, "samples": 600, "kmeans_iters": 5}}
 
 
 class _Cluster:
@@ -67,15 +61,8 @@ def test_worker_options_cap_with_a_warning():
         assert _worker_options(_Cluster(CPU=2), None) == (2, {"num_cpus": 1})
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    images, labels = render_frames(3, 1, cfg=SYNTH, stills=True)
-    samples = [Sample(f"s{i}", im, lb) for i, (im, lb) in enumerate(zip(images, labels, strict=True))]
-    return train_on_samples(samples, from_dict(TINY), tmp_path_factory.mktemp("m") / "tiny.fishseg",
-                            progress=False)
-
-
-def test_two_workers_share_one_gpu(model_path, tmp_path):
+def test_two_workers_share_one_gpu(tiny_model_path, tmp_path):
+    model_path = tiny_model_path
     videos = []
     for name, seed in (("a", 1), ("b", 2)):
         synthesize(tmp_path / name, frames=5, seed=seed, cfg=SYNTH, progress=False)
