@@ -18,6 +18,12 @@ duplicates / not a fish) with the mean IDF1, as ``sweep_tracking.py`` prints the
 
 ``--cache DIR`` keeps each video's maps (float16, one .npz per video and model checksum,
 ~150 MB for 60 frames at 1280x720) for the next run with the same model and settings.
+``--jobs N`` (needs ``--cache``) scores the (setting, video) pairs in N processes on the
+CPU, each reading one video's maps from the cache at a time: on a GPU machine the maps
+are made on the GPU once and the host's cores do the rest (separation, tracking and
+scoring are host work there too). The workers separate with the skimage backend; the
+JAX watershed a GPU run would otherwise use agrees with it but for ties (ARI >= 0.95,
+``tests/test_separate.py``), so compare rows within one run.
 
 The test videos of docs/accuracy.md (seeds 2026, 7, 11, 12) are not the defaults here.
 """
@@ -51,6 +57,35 @@ def _maps(model, video: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([m[0] for m in maps]), np.concatenate([m[1] for m in maps])
 
 
+def _score(cfg, track_cfg, video) -> tuple:
+    """One setting on one video: (MAE x frames, frames, distinct found, true fish,
+    (found, duplicates, not fish) of the counted tracks, IDF1, "spec: MAE, found/true")."""
+    spec, n_true, sure, possible, truth, fg, b = video
+    sep = frame_areas(cfg, fg.shape[2])
+    labels = [x for i in range(0, len(fg), 8)
+              for x in np.asarray(separate(fg[i:i + 8].astype(np.float32),
+                                           b[i:i + 8].astype(np.float32), sep))]
+    released, distinct = released_outputs(labels, track_cfg)
+    counts = [int(np.unique(o).size - (o == 0).any()) for o in released]
+    mae = count_scores(sure, counts, true_max=possible)["mae"]
+    return (mae * len(counts), len(sure), distinct, n_true,
+            np.asarray(tracks_by_truth(released, truth)),
+            track_scores(truth, released)["idf1"], f"{spec}: {mae:.2f}, {distinct}/{n_true}")
+
+
+def _load(f: Path) -> tuple:
+    with np.load(f) as z:
+        return (z["sure"], z["possible"], z["truth"], z["fg"], z["boundary"])
+
+
+def _score_cached(job) -> tuple:
+    """:func:`_score` in a worker process, on a video read from the cache."""
+    cfg, track_cfg, spec, n_true, f = job
+    sure, possible, truth, fg, b = _load(f)
+    return _score(dataclasses.replace(cfg, backend="skimage"), track_cfg,
+                  (spec, n_true, sure, possible, truth, fg, b))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
@@ -69,7 +104,11 @@ def main() -> None:
                          "model.tta=true")
     ap.add_argument("--cache", type=Path, metavar="DIR",
                     help="keep each video's maps here (one .npz per video and model checksum)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="processes scoring the settings (needs --cache; default 1: this one)")
     args = ap.parse_args()
+    if args.jobs > 1 and args.cache is None:
+        ap.error("--jobs needs --cache: the workers read the maps from it")
     model = load_model(args.model)
     if args.set:
         model.cfg = override(model.cfg, args.set)
@@ -87,6 +126,11 @@ def main() -> None:
         for spec in args.videos:
             f = (args.cache / f"{spec.replace(':', '_')}_{model.checksum[:12]}_maps.npz"
                  if args.cache else None)
+            if f is not None and f.exists() and args.jobs > 1:  # the workers read it
+                with np.load(f) as z:
+                    videos.append((spec, int(z["fish_count"])))
+                print(f"maps of {spec} in {f}", flush=True)
+                continue
             if f is not None and f.exists():
                 z = np.load(f)
                 videos.append((spec, int(z["fish_count"]), z["sure"], z["possible"], z["truth"],
@@ -108,28 +152,29 @@ def main() -> None:
           "tail_axial | tail_offaxis | per-frame MAE | distinct found / true | "
           "fish found / duplicates / not fish | IDF1 | per video (MAE, distinct/true) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for values in itertools.product(*grid.values()):
-        cfg = dataclasses.replace(base, **dict(zip(grid, values, strict=True)))
-        if cfg.core_fg < cfg.fg_threshold:
-            continue
-        errs, found, true, per, tally, idf1 = [], 0, 0, [], np.zeros(3, int), []
-        for spec, n_true, sure, possible, truth, fg, b in videos:
-            sep = frame_areas(cfg, fg.shape[2])
-            labels = [x for i in range(0, len(fg), 8)
-                      for x in np.asarray(separate(fg[i:i + 8].astype(np.float32),
-                                                   b[i:i + 8].astype(np.float32), sep))]
-            released, distinct = released_outputs(labels, model.cfg.track)
-            counts = [int(np.unique(o).size - (o == 0).any()) for o in released]
-            mae = count_scores(sure, counts, true_max=possible)["mae"]
-            errs.append(mae * len(counts))
-            found, true = found + distinct, true + n_true
-            tally += tracks_by_truth(released, truth)
-            idf1.append(track_scores(truth, released)["idf1"])
-            per.append(f"{spec}: {mae:.2f}, {distinct}/{n_true}")
-        n = sum(len(v[2]) for v in videos)
-        print(f"| {' | '.join(str(x) for x in values)} | {sum(errs) / n:.2f} | {found}/{true} | "
-              f"{tally[0]} / {tally[1]} / {tally[2]} | {np.mean(idf1):.3f} | "
-              f"{'; '.join(per)} |", flush=True)
+    cfgs = [(values, dataclasses.replace(base, **dict(zip(grid, values, strict=True))))
+            for values in itertools.product(*grid.values())]
+    cfgs = [(v, c) for v, c in cfgs if c.core_fg >= c.fg_threshold]
+    if args.jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        files = [args.cache / f"{v[0].replace(':', '_')}_{model.checksum[:12]}_maps.npz"
+                 for v in videos]
+        jobs = [(c, model.cfg.track, v[0], v[1], f) for _, c in cfgs for v, f in zip(videos, files)]
+        videos.clear()  # the workers read their own; free this process's copy
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
+            scores = list(ex.map(_score_cached, jobs))
+        per_setting = [scores[i:i + len(files)] for i in range(0, len(scores), len(files))]
+    else:
+        per_setting = ([_score(c, model.cfg.track, v) for v in videos] for _, c in cfgs)
+    for (values, _), rows in zip(cfgs, per_setting):
+        err, n = sum(r[0] for r in rows), sum(r[1] for r in rows)
+        found, true = sum(r[2] for r in rows), sum(r[3] for r in rows)
+        tally = sum(r[4] for r in rows)
+        print(f"| {' | '.join(str(x) for x in values)} | {err / n:.2f} | {found}/{true} | "
+              f"{tally[0]} / {tally[1]} / {tally[2]} | {np.mean([r[5] for r in rows]):.3f} | "
+              f"{'; '.join(r[6] for r in rows)} |", flush=True)
 
 
 if __name__ == "__main__":
