@@ -180,7 +180,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         if args.ray_address or args.workers:
             raise ValueError("--ray-address and --workers apply to --engine ray only")
         model = load_model(args.model)
-        cfg = _config(args, base=model.cfg, **flags)
+        # on the model: model.* keys (widths, flips, std floor) act on its maps
+        model.cfg = cfg = _config(args, base=model.cfg, **flags)
         from fishseg.lens import belt_mapping
 
         belt_mapping(cfg.measure)  # a lens without a scale fails here, before any input

@@ -204,6 +204,22 @@ def test_cli_ray_engine_matches_local_and_reports_corrupt(model_path, videos, tm
     assert ray.is_initialized() != own
 
 
+def test_model_settings_reach_a_workers_maps(model_path, videos, tmp_path):
+    """``--set model.*`` (here test-time flips) changes a worker's maps exactly as it
+    changes the local engine's, which puts the overrides on the model (the CLI)."""
+    sets = ["model.tta=true"]
+    assert main(["-q", "segment", str(videos["a"]), "--out", str(tmp_path / "local"),
+                 "--model", str(model_path), "--set", sets[0]]) == 0
+    worker = SegmentWorker(str(model_path), ConfigPatch.from_args(None, sets))
+    assert worker.ready()["pid"] == os.getpid()
+    reply = worker.run(videos["a"], tmp_path / "ray" / "a", {})
+    assert reply["ok"], reply
+    _same_outputs(tmp_path / "local" / "a", tmp_path / "ray" / "a")
+    plain = SegmentWorker(str(model_path), ConfigPatch.from_args(None, []))
+    other = plain.run(videos["a"], tmp_path / "plain" / "a", {})["summary"]["model_checksum"]
+    assert other != reply["summary"]["model_checksum"]  # flips make other maps
+
+
 @pytest.mark.slow
 def test_bad_model_stops_the_run(ray_local, videos, tmp_path):
     with pytest.raises(BundleError, match="missing.fishseg"):

@@ -116,6 +116,8 @@ class SegmentWorker:
 
             self.model = load_model(model_path)
             self.cfg = cfg(self.model.cfg) if callable(cfg) else (cfg or self.model.cfg)
+            if callable(cfg):  # the CLI's overrides: model.* keys act on the maps, as locally
+                self.model.cfg = self.cfg
         except Exception as e:  # noqa: BLE001 - handed to the driver by ready()
             self.error = e
 
