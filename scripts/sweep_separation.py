@@ -73,6 +73,11 @@ def _score(cfg, track_cfg, video) -> tuple:
             track_scores(truth, released)["idf1"], f"{spec}: {mae:.2f}, {distinct}/{n_true}")
 
 
+def _cache_file(cache: Path, spec: str, model) -> Path:
+    """Where a video's maps by this model (and its settings: the checksum has them) are kept."""
+    return cache / f"{spec.replace(':', '_')}_{model.checksum[:12]}_maps.npz"
+
+
 def _load(f: Path) -> tuple:
     with np.load(f) as z:
         return (z["sure"], z["possible"], z["truth"], z["fg"], z["boundary"])
@@ -124,8 +129,7 @@ def main() -> None:
     videos = []
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
         for spec in args.videos:
-            f = (args.cache / f"{spec.replace(':', '_')}_{model.checksum[:12]}_maps.npz"
-                 if args.cache else None)
+            f = _cache_file(args.cache, spec, model) if args.cache else None
             if f is not None and f.exists() and args.jobs > 1:  # the workers read it
                 with np.load(f) as z:
                     videos.append((spec, int(z["fish_count"])))
@@ -159,8 +163,7 @@ def main() -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        files = [args.cache / f"{v[0].replace(':', '_')}_{model.checksum[:12]}_maps.npz"
-                 for v in videos]
+        files = [_cache_file(args.cache, v[0], model) for v in videos]
         jobs = [(c, model.cfg.track, v[0], v[1], f) for _, c in cfgs for v, f in zip(videos, files)]
         videos.clear()  # the workers read their own; free this process's copy
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
