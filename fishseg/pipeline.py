@@ -293,6 +293,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
 
         model = load_model()
     cfg = cfg or model.cfg
+    _warn_inference_settings(cfg, model)
     cm = cfg.measure.cm_per_pixel
     cm = cm / scale if cm is not None else None
     stage = staging_dir(out_dir)
@@ -467,6 +468,28 @@ def _window_frames(source, fps: float, start_s: float, end_s: float | None
         raise OutsideWindow(f"{source}: the time window starts at {start_s:g} s, after the end "
                             f"of the input ({info.frames / info.fps:.2f} s, {info.frames} frames)")
     return first, None if end_s is None else max(first + 1, math.ceil(end_s * info.fps - 1e-9))
+
+
+# the model settings that act on the maps of a trained model (the rest is its architecture)
+INFERENCE_SETTINGS = ("processing_width", "std_floor", "tta", "extra_widths", "extra_widths_fg")
+
+
+def _warn_inference_settings(cfg: Config, model) -> None:
+    """Warn when ``cfg`` asks for inference settings the model's maps will not use.
+
+    :func:`segment_video`'s ``cfg`` sets separation, tracking, measurement and export;
+    the maps follow ``model.cfg`` (``fishseg segment --set model.*`` puts them there).
+    """
+    own = getattr(getattr(model, "cfg", None), "model", None)
+    if own is None or cfg.model is own:
+        return
+    differ = [k for k in INFERENCE_SETTINGS if getattr(cfg.model, k) != getattr(own, k)]
+    if differ:
+        import warnings
+
+        warnings.warn(f"cfg sets {', '.join('model.' + k for k in differ)} differently from the "
+                      "model, whose maps follow its own settings: set them on model.cfg "
+                      "(as `fishseg segment --set` does)", stacklevel=3)
 
 
 def _with_left_out(frame: np.ndarray, left_out: np.ndarray, track_ids: np.ndarray) -> tuple:

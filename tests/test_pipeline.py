@@ -650,3 +650,23 @@ def test_inputs_a_recorder_may_still_be_writing_wait(belt, tmp_path):
     os.utime(folder / "new.mp4", (hours_ago, hours_ago))        # the recorder is done
     later = {Path(r.input).name: r.status for r in segment_inputs([folder], tmp_path / "out", **kw)}
     assert later == {"new.mp4": "done", "old.mp4": "skipped"}
+
+
+def test_inference_settings_in_cfg_are_flagged(belt, tmp_path):
+    """``segment_video``'s cfg does not make the maps (``model.cfg`` does): a cfg asking
+    for other inference settings is warned about, naming them; separation settings and
+    the model's own settings pass quietly."""
+    import warnings
+
+    src, _ = belt
+    oracle = OracleModel(src / "masks")
+    cfg = override(oracle.cfg, ["model.tta=true", "model.std_floor=16", "separate.min_area=80"])
+    with pytest.warns(UserWarning, match=r"model\.std_floor, model\.tta differently"):
+        segment_video(src / "video.mp4", tmp_path / "a", model=oracle, cfg=cfg,
+                      progress=False, overlay=False, gallery=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = OracleModel(src / "masks")
+        segment_video(src / "video.mp4", tmp_path / "b", model=quiet, progress=False,
+                      overlay=False, gallery=False,
+                      cfg=override(quiet.cfg, ["separate.min_area=80"]))
