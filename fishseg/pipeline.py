@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -485,8 +486,6 @@ def _warn_inference_settings(cfg: Config, model) -> None:
         return
     differ = [k for k in INFERENCE_SETTINGS if getattr(cfg.model, k) != getattr(own, k)]
     if differ:
-        import warnings
-
         warnings.warn(f"cfg sets {', '.join('model.' + k for k in differ)} differently from the "
                       "model, whose maps follow its own settings: set them on model.cfg "
                       "(as `fishseg segment --set` does)", stacklevel=3)
