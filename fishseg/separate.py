@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from fishseg.config import SeparateConfig
+from fishseg.frame_threads import per_frame
 from fishseg.labeling import _label_frame, _remove_frame
 from fishseg.tails import merge_tails
 from fishseg.watershed import _watershed_frame, skimage_watershed
@@ -98,17 +99,20 @@ def _sequential_keep(labels: np.ndarray, min_area: int) -> np.ndarray:
     return new_id[labels].astype(np.int32)
 
 
-def _separate_skimage(fg: np.ndarray, edge: np.ndarray, cfg: SeparateConfig) -> np.ndarray:
-    out = np.zeros(fg.shape, np.int32)
+def _separate_skimage_frame(fg: np.ndarray, edge: np.ndarray, cfg: SeparateConfig) -> np.ndarray:
+    """One (H, W) frame's float32 maps -> (H, W) int32 labels (the skimage backend)."""
     structure = ndimage.generate_binary_structure(2, cfg.connectivity)
-    for i in range(fg.shape[0]):
-        mask, cores, elev = _maps(fg[i], edge[i], *_thresholds(cfg))
-        markers = _sequential_keep(ndimage.label(cores, structure)[0], cfg.min_marker_area)
-        labels = skimage_watershed(elev, markers, mask, cfg.connectivity)
-        rest = ndimage.label(mask & (labels == 0), structure)[0]
-        labels = np.where(rest > 0, rest + labels.max(), labels)
-        out[i] = _sequential_keep(labels, cfg.min_area)
-    return out
+    mask, cores, elev = _maps(fg, edge, *_thresholds(cfg))
+    markers = _sequential_keep(ndimage.label(cores, structure)[0], cfg.min_marker_area)
+    labels = skimage_watershed(elev, markers, mask, cfg.connectivity)
+    rest = ndimage.label(mask & (labels == 0), structure)[0]
+    labels = np.where(rest > 0, rest + labels.max(), labels)
+    return _sequential_keep(labels, cfg.min_area)
+
+
+def _separate_skimage(fg: np.ndarray, edge: np.ndarray, cfg: SeparateConfig) -> np.ndarray:
+    return np.stack(per_frame(_separate_skimage_frame, fg, edge, cfg=cfg)) \
+        if len(fg) else np.zeros(fg.shape, np.int32)
 
 
 def frame_areas(cfg: SeparateConfig, width: int) -> SeparateConfig:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fishseg.frame_threads import per_frame
+
 
 def region_moments(labels: np.ndarray) -> dict[str, np.ndarray]:
     """Area, centroid, major axis and half-length of every label of one frame.
@@ -141,5 +143,6 @@ def merge_tails(labels: np.ndarray, max_ratio: float, min_axial: float,
         (B, H, W) int32 labels.
     """
     labels = np.asarray(labels)
-    return np.stack([merge_tails_frame(f, max_ratio, min_axial, max_offaxis) for f in labels]) \
+    return np.stack(per_frame(merge_tails_frame, labels, max_ratio=max_ratio,
+                              min_axial=min_axial, max_offaxis=max_offaxis)) \
         if len(labels) else labels.astype(np.int32)

@@ -14,6 +14,9 @@ With an export thread, "export" is the time the pipeline waited on it.
 ``--host-bound`` adds rows where the maps were computed before the run (a GPU makes
 them in under a millisecond a frame): what is left is the host's share of the work,
 separation, tracking and export, which bounds the pipeline on a GPU.
+With ``--host-bound`` those rows are run with the per-frame host work on one thread
+(``FISHSEG_HOST_THREADS=1``, the reference) and on the default threads
+(:mod:`fishseg.frame_threads`), in the same run.
 ``--frame-step N`` adds rows that process every N-th frame (``fishseg segment
 --frame-step``): "frames/s" counts processed frames, "video frames/s" the video's.
 Prints a markdown table.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import platform
 import tempfile
 import time
@@ -34,6 +38,7 @@ import numpy as np
 from flax import nnx
 
 from fishseg.config import SynthConfig
+from fishseg.frame_threads import host_threads
 from fishseg.io.video import FrameReader
 from fishseg.model.bundle import load_model
 from fishseg.model.dictionary import lookup
@@ -115,22 +120,25 @@ def main() -> None:
     print(f"decode only: {decode_fps:.1f} frames/s")
     print()
     stages = ["decode", "network", "lookup", "overlap-add", "separate", "track", "export"]
-    print("| processing width | maps | export thread | frame step | frames/s | video frames/s | "
-          + " | ".join(stages) + " |")
-    print("|---:|---|---|---:|---:|---:|" + "---:|" * len(stages))
+    print("| processing width | maps | export thread | host threads | frame step | frames/s | "
+          "video frames/s | " + " | ".join(stages) + " |")
+    print("|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(stages))
+    auto = host_threads()
     for width in args.widths:
         model.cfg = dataclasses.replace(
             model.cfg, model=dataclasses.replace(model.cfg.model, processing_width=width))
         first = next(iter(FrameReader(video, args.batch)))[1]
         model.predict_maps(first)  # compile for this width outside the timing
         shares = map_shares(model, first)
-        runs = [("model", model, bg, 1) for bg in threads]
+        runs = [("model", model, bg, 1, auto) for bg in threads]
         if args.host_bound:
-            runs += [("made before", PrecomputedMaps(model, video, args.batch), bg, 1)
-                     for bg in threads]
+            before = PrecomputedMaps(model, video, args.batch)
+            runs += [("made before", before, bg, 1, n) for bg in threads
+                     for n in sorted({1, auto})]
         if args.frame_step > 1:
-            runs += [("model", model, bg, args.frame_step) for bg in threads]
-        for kind, m, bg, step in runs:
+            runs += [("model", model, bg, args.frame_step, auto) for bg in threads]
+        for kind, m, bg, step, n_threads in runs:
+            os.environ["FISHSEG_HOST_THREADS"] = str(n_threads)
             if kind != "model":
                 m._done = 0
             s = segment_video(video, tmp / f"out{width}", model=m, batch_size=args.batch,
@@ -143,7 +151,7 @@ def main() -> None:
             parts = {"decode": st["decode"], "separate": st["separate"], "track": st["track"],
                      "export": st["export"], **{k: v * st["maps"] for k, v in split.items()}}
             row = " | ".join(f"{100 * parts[k] / total:.0f}%" for k in stages)
-            print(f"| {width} | {kind} | {'yes' if bg else 'no'} | {step} | "
+            print(f"| {width} | {kind} | {'yes' if bg else 'no'} | {n_threads} | {step} | "
                   f"{s['frames'] / s['seconds']:.2f} | {n / s['seconds']:.2f} | {row} |",
                   flush=True)
 
