@@ -48,6 +48,7 @@ from fishseg.io.recording import OutsideWindow, check_given, window_seconds
 from fishseg.io.recording import recording_start as recording_start_of
 from fishseg.io.video import FrameReader, frame_times, probe
 from fishseg.lens import belt_mapping
+from fishseg.one_ahead import OneAhead
 from fishseg.roi import load_roi, roi_border
 from fishseg.separate import separate, separation_maps
 from fishseg.tracking import Tracker
@@ -59,7 +60,10 @@ from fishseg.uncertainty import frame_uncertainty
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".ts",
                   ".h264", ".264", ".wmv", ".flv", ".h265", ".265", ".hevc", ".mts", ".m2ts",
                   ".3gp", ".asf", ".dav")
-STAGES = ("decode", "maps", "separate", "track", "export")
+#: Seconds per stage in ``summary.json``. "track" and "export" (the release and the
+#: hand-over to the writer) run in the tracking thread beside the next batch's maps and
+#: separation (``background_track``); "track_wait" is the time the main loop waited on it.
+STAGES = ("decode", "maps", "separate", "track", "export", "track_wait")
 
 
 @dataclass
@@ -211,8 +215,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                   start_s: float | datetime = 0.0, end_s: float | datetime | None = None,
                   recording_start: str | datetime | None = "auto",
                   checkpoint_every: int = 1000, progress: bool = True,
-                  background_export: bool = True, gallery: bool = True,
-                  deinterlace: bool = False, idle_skip: bool = True) -> dict:
+                  background_export: bool = True, background_track: bool = True,
+                  gallery: bool = True, deinterlace: bool = False,
+                  idle_skip: bool = True) -> dict:
     """Segment, track, count and measure the fish of one video (or image sequence).
 
     Args:
@@ -262,6 +267,9 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
             (:class:`fishseg.io.background.BackgroundExport`) while the next frames are
             segmented; the outputs are the same either way. The ``export`` stage time is
             then the time spent waiting on that thread.
+        background_track: track each batch (and release its decided frames to the
+            writer) in a thread while the next batch is mapped and separated
+            (:class:`fishseg.one_ahead.OneAhead`); the outputs are the same either way.
 
     Returns:
         the summary written to ``summary.json`` (``{"skipped": True, "output": ...,
@@ -360,7 +368,20 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                 resume=(ck_meta["export"], checkpoint.group(ck, "export")) if resume else None)
             if background_export:
                 exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
-            with exporter as writer:
+            with exporter as writer, OneAhead("fishseg-track", background_track) as ahead:
+
+                def track_batch(indices, labels, frames):
+                    """Track a batch and hand the frames now decided to the writer
+                    (in a thread, beside the next batch's maps and separation)."""
+                    t2 = time.perf_counter()
+                    tracked = [tracker.update(lab, int(i)) for i, lab in zip(indices, labels)]
+                    t3 = time.perf_counter()
+                    times["track"] += t3 - t2
+                    for i, lab, frame in zip(indices, tracked, frames):
+                        for j, out, img in release.push(int(i), lab, frame if carry else None):
+                            writer.add_frame(j, out, *_frame_parts(img, stamps.pop(j, None)))
+                    times["export"] += time.perf_counter() - t3
+
                 t = time.perf_counter()
                 for indices, stamp, frames in reader:
                     stamps.update(zip(indices.tolist(), stamp.tolist()))
@@ -380,17 +401,14 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     for lab in labels:  # frames without fish in a row, up to the last
                         empty_run = 0 if lab.any() else empty_run + 1
                     t2 = time.perf_counter()
-                    tracked = [tracker.update(lab, int(i)) for i, lab in zip(indices, labels)]
-                    t3 = time.perf_counter()
-                    times["track"] += t3 - t2
-                    for i, lab, frame in zip(indices, tracked, frames):
-                        for j, out, img in release.push(int(i), lab, frame if carry else None):
-                            writer.add_frame(j, out, *_frame_parts(img, stamps.pop(j, None)))
+                    ahead.submit(track_batch, indices, labels, frames)
                     t = time.perf_counter()
-                    times["export"] += t - t3
+                    if background_track:  # inline, the work is timed as track and export
+                        times["track_wait"] += t - t2
                     bar.update(len(indices))
                     since_checkpoint += len(indices)
                     if checkpoint_every and since_checkpoint >= checkpoint_every:
+                        ahead.wait()
                         _save_checkpoint(stage, key, writer, tracker, release, reader,
                                          int(indices[-1]) + frame_step, saved_errors, times,
                                          time.perf_counter() - t0, resumed_at, stamps,
@@ -400,6 +418,10 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                                           "unsure_n": unsure_n + len(unsure)})
                         since_checkpoint = 0
                         t = time.perf_counter()
+                t = time.perf_counter()
+                ahead.wait()
+                if background_track:
+                    times["track_wait"] += time.perf_counter() - t
                 t = time.perf_counter()
                 for j, out, img in release.flush():
                     writer.add_frame(j, out, *_frame_parts(img, stamps.pop(j, None)))

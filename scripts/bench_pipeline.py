@@ -9,14 +9,18 @@ The input is a generated 1280x720 H.264 discard-belt video. "network", "lookup" 
 alone on one batch (as in scripts/bench_inference.py). Frames/s is frames over the
 whole ``segment_video`` call (finishing the files included). Each width is run with the
 exports written from a background thread (the default) and inline, in the same run.
-With an export thread, "export" is the time the pipeline waited on it.
+With an export thread, "export" is the time the pipeline waited on it. With the
+tracking thread, "track" and "export" run beside the next batch's maps and separation
+and "track_wait" is the time the main loop waited on them; the shares are of the summed
+stage times, which then overlap.
 
 ``--host-bound`` adds rows where the maps were computed before the run (a GPU makes
 them in under a millisecond a frame): what is left is the host's share of the work,
 separation, tracking and export, which bounds the pipeline on a GPU.
 With ``--host-bound`` those rows are run with the per-frame host work on one thread
-(``FISHSEG_HOST_THREADS=1``, the reference) and on the default threads
-(:mod:`fishseg.frame_threads`), in the same run.
+(``FISHSEG_HOST_THREADS=1``) and on the default threads (:mod:`fishseg.frame_threads`),
+and with tracking in the caller (the reference) and in its own thread beside the next
+batch (``background_track``, the default), in the same run.
 ``--frame-step N`` adds rows that process every N-th frame (``fishseg segment
 --frame-step``): "frames/s" counts processed frames, "video frames/s" the video's.
 Prints a markdown table.
@@ -119,10 +123,11 @@ def main() -> None:
     print()
     print(f"decode only: {decode_fps:.1f} frames/s")
     print()
-    stages = ["decode", "network", "lookup", "overlap-add", "separate", "track", "export"]
-    print("| processing width | maps | export thread | host threads | frame step | frames/s | "
-          "video frames/s | " + " | ".join(stages) + " |")
-    print("|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(stages))
+    stages = ["decode", "network", "lookup", "overlap-add", "separate", "track", "export",
+              "track_wait"]
+    print("| processing width | maps | export thread | host threads | tracking thread | "
+          "frame step | frames/s | video frames/s | " + " | ".join(stages) + " |")
+    print("|---:|---|---|---:|---|---:|---:|---:|" + "---:|" * len(stages))
     auto = host_threads()
     for width in args.widths:
         model.cfg = dataclasses.replace(
@@ -130,28 +135,29 @@ def main() -> None:
         first = next(iter(FrameReader(video, args.batch)))[1]
         model.predict_maps(first)  # compile for this width outside the timing
         shares = map_shares(model, first)
-        runs = [("model", model, bg, 1, auto) for bg in threads]
+        runs = [("model", model, bg, 1, auto, tt) for bg in threads for tt in (False, True)]
         if args.host_bound:
             before = PrecomputedMaps(model, video, args.batch)
-            runs += [("made before", before, bg, 1, n) for bg in threads
-                     for n in sorted({1, auto})]
+            runs += [("made before", before, bg, 1, n, tt) for bg in threads
+                     for n, tt in sorted({(1, False), (auto, False), (auto, True)})]
         if args.frame_step > 1:
-            runs += [("model", model, bg, args.frame_step, auto) for bg in threads]
-        for kind, m, bg, step, n_threads in runs:
+            runs += [("model", model, bg, args.frame_step, auto, True) for bg in threads]
+        for kind, m, bg, step, n_threads, track_thread in runs:
             os.environ["FISHSEG_HOST_THREADS"] = str(n_threads)
             if kind != "model":
                 m._done = 0
             s = segment_video(video, tmp / f"out{width}", model=m, batch_size=args.batch,
                               overwrite=True, progress=False, background_export=bg,
-                              frame_step=step)
+                              frame_step=step, background_track=track_thread)
             st = s["stage_seconds"]
             total = sum(st.values())
             split = shares if kind == "model" else {"network": 1.0, "lookup": 0.0,
                                                     "overlap-add": 0.0}
-            parts = {"decode": st["decode"], "separate": st["separate"], "track": st["track"],
-                     "export": st["export"], **{k: v * st["maps"] for k, v in split.items()}}
+            parts = {k: st[k] for k in ("decode", "separate", "track", "export", "track_wait")}
+            parts.update({k: v * st["maps"] for k, v in split.items()})
             row = " | ".join(f"{100 * parts[k] / total:.0f}%" for k in stages)
-            print(f"| {width} | {kind} | {'yes' if bg else 'no'} | {n_threads} | {step} | "
+            print(f"| {width} | {kind} | {'yes' if bg else 'no'} | {n_threads} | "
+                  f"{'yes' if track_thread else 'no'} | {step} | "
                   f"{s['frames'] / s['seconds']:.2f} | {n / s['seconds']:.2f} | {row} |",
                   flush=True)
 

@@ -115,7 +115,8 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
         assert int(fish[tid]["frames_seen"]) == len(frames)
     assert (out / "overlay.mp4").stat().st_size > 0
     assert all((out / c).stat().st_size > 0 for c in ("counts.png", "lengths.png"))
-    assert set(s["stage_seconds"]) == {"decode", "maps", "separate", "track", "export"}
+    assert set(s["stage_seconds"]) == {"decode", "maps", "separate", "track", "export",
+                                       "track_wait"}
 
 
 def test_every_nth_frame(belt, tmp_path):
@@ -358,22 +359,47 @@ def test_roi_that_does_not_fit_an_input_fails_that_input_only(belt, tmp_path):
     assert not (tmp_path / "out" / "small").exists()
 
 
-def test_background_export_writes_the_same_files(belt, tmp_path):
+def test_background_threads_write_the_same_files(belt, tmp_path):
+    """Exports from a thread and tracking in a thread: the same files, byte for byte."""
     src, _ = belt
     outs = {}
-    for bg in (True, False):
-        outs[bg] = tmp_path / f"bg{bg}" / "video"
+    for bg in ((True, True), (False, False), (True, False)):
+        outs[bg] = tmp_path / f"bg{bg[0]}{bg[1]}" / "video"
         segment_video(src / "video.mp4", outs[bg], model=OracleModel(src / "masks"),
-                      batch_size=4, progress=False, overlay=False, background_export=bg)
-    files = sorted(p.relative_to(outs[True]) for p in outs[True].rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(outs[False]) for p in outs[False].rglob("*") if p.is_file())
-    fish = len(read_csv(outs[True] / "fish.csv"))
+                      batch_size=4, progress=False, overlay=False, background_export=bg[0],
+                      background_track=bg[1])
+    ref = outs[False, False]
+    files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
+    fish = len(read_csv(ref / "fish.csv"))
     # masks; instances, counts, fish, summary; 2 charts; a picture per fish, a sheet and
     # the fish's features; the page of the fish
     assert len(files) == 40 + 6 + fish + 3
-    for f in files:
-        if f.name != "summary.json":     # which holds the seconds taken
-            assert (outs[True] / f).read_bytes() == (outs[False] / f).read_bytes(), f
+    for bg in ((True, True), (True, False)):
+        assert files == sorted(p.relative_to(outs[bg]) for p in outs[bg].rglob("*") if p.is_file())
+        for f in files:
+            if f.name != "summary.json":     # which holds the seconds taken
+                assert (outs[bg] / f).read_bytes() == (ref / f).read_bytes(), (bg, f)
+
+
+def test_an_error_in_the_tracking_thread_fails_the_input(belt, tmp_path, monkeypatch):
+    """An error raised while tracking in the thread reaches the caller with its frame,
+    and leaves no output behind."""
+    from fishseg import tracking
+
+    src, _ = belt
+    real = tracking.Tracker.update
+
+    def update(self, labels, frame_index):
+        if frame_index == 13:
+            raise ValueError(f"frame {frame_index}: broken labels")
+        return real(self, labels, frame_index)
+
+    monkeypatch.setattr(tracking.Tracker, "update", update)
+    out = tmp_path / "out" / "video"
+    with pytest.raises(ValueError, match="frame 13: broken labels"):
+        segment_video(src / "video.mp4", out, model=OracleModel(src / "masks"), batch_size=4,
+                      progress=False, overlay=False, checkpoint_every=0)
+    assert not out.exists()
 
 
 class ContentOracle(OracleModel):
