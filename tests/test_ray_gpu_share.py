@@ -32,33 +32,40 @@ class _Cluster:
         return self.res
 
 
-@pytest.mark.parametrize("res, asked, n, gpu, memory", [
-    ({"GPU": 1, "CPU": 16}, None, 1, 1, None),        # default: one worker per GPU
-    ({"GPU": 1, "CPU": 16}, 4, 4, 0.25, "0.225"),     # four share the GPU
-    ({"GPU": 2, "CPU": 16}, 3, 3, 0.5, "0.450"),      # two to a GPU, so all three fit
-    ({"GPU": 2, "CPU": 16}, 2, 2, 1, None),
-    ({"GPU": 4, "CPU": 2}, None, 4, 1, None),         # fewer CPUs than GPUs
+@pytest.mark.parametrize("res, asked, n, gpu, memory, threads", [
+    ({"GPU": 1, "CPU": 16}, None, 1, 1, None, "8"),      # default: one worker per GPU
+    ({"GPU": 1, "CPU": 16}, 4, 4, 0.25, "0.225", "4"),   # four share the GPU and the cores
+    ({"GPU": 2, "CPU": 16}, 3, 3, 0.5, "0.450", "5"),    # two to a GPU, so all three fit
+    ({"GPU": 2, "CPU": 16}, 2, 2, 1, None, "8"),
+    ({"GPU": 4, "CPU": 2}, None, 4, 1, None, "1"),       # fewer CPUs than GPUs
 ])
-def test_worker_options_share_gpus(res, asked, n, gpu, memory):
+def test_worker_options_share_gpus(res, asked, n, gpu, memory, threads, monkeypatch):
+    monkeypatch.delenv("FISHSEG_HOST_THREADS", raising=False)
     got_n, opts = _worker_options(_Cluster(**res), asked)
     assert got_n == n and opts["num_gpus"] == gpu
     assert opts["num_cpus"] == (1 if res["CPU"] >= res["GPU"] else 0)
     env = opts.get("runtime_env", {}).get("env_vars", {})
     assert env.get("XLA_PYTHON_CLIENT_MEM_FRACTION") == memory
+    assert env["FISHSEG_HOST_THREADS"] == threads
+    monkeypatch.setenv("FISHSEG_HOST_THREADS", "3")  # the driver's setting wins
+    assert _worker_options(_Cluster(**res), asked)[1]["runtime_env"]["env_vars"][
+        "FISHSEG_HOST_THREADS"] == "3"
     per_gpu = round(1 / gpu)
     assert per_gpu * res["GPU"] >= n  # Ray can place them all
 
 
-def test_worker_options_cap_with_a_warning():
+def test_worker_options_cap_with_a_warning(monkeypatch):
+    monkeypatch.delenv("FISHSEG_HOST_THREADS", raising=False)
+    one_cpu = {"num_cpus": 1, "runtime_env": {"env_vars": {"FISHSEG_HOST_THREADS": "1"}}}
     with pytest.warns(UserWarning, match="room for 4"):
         n, opts = _worker_options(_Cluster(GPU=1, CPU=4), 8)
     assert n == 4 and opts["num_gpus"] == 0.25
     with pytest.warns(UserWarning, match="room for 2"):
         n, opts = _worker_options(_Cluster(CPU=2), 5)
-    assert n == 2 and opts == {"num_cpus": 1}
+    assert n == 2 and opts == one_cpu
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _worker_options(_Cluster(CPU=2), None) == (2, {"num_cpus": 1})
+        assert _worker_options(_Cluster(CPU=2), None) == (2, one_cpu)
 
 
 def test_two_workers_share_one_gpu(tiny_model_path, tmp_path):
@@ -75,6 +82,7 @@ def test_two_workers_share_one_gpu(tiny_model_path, tmp_path):
                    for _ in range(2)]
         infos = ray.get([w.ready.remote() for w in workers], timeout=120)  # both placed at once
         assert [i["memory_fraction"] for i in infos] == ["0.450", "0.450"]
+        assert [i["host_threads"] for i in infos] == [1, 1]  # 2 CPUs for 2 workers
         assert infos[0]["pid"] != infos[1]["pid"]
         for w in workers:
             ray.kill(w)

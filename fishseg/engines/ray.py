@@ -122,13 +122,17 @@ class SegmentWorker:
             self.error = e
 
     def ready(self) -> dict:
-        """``{"pid", "node", "memory_fraction"}`` once the model is loaded (the last: the
-        share of its GPU's memory this worker's JAX may take, None = JAX's default);
-        raises the loading error if any."""
+        """``{"pid", "node", "memory_fraction", "host_threads"}`` once the model is loaded
+        (the share of its GPU's memory this worker's JAX may take, None = JAX's default;
+        the threads of its per-frame host work, :mod:`fishseg.frame_threads`); raises the
+        loading error if any."""
+        from fishseg.frame_threads import host_threads
+
         if self.error is not None:
             raise self.error
         return {"pid": self.pid, "node": self.node,
-                "memory_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION")}
+                "memory_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
+                "host_threads": host_threads()}
 
     def run(self, source, dest: str | Path, kwargs: dict) -> dict:
         """Segment one input into ``dest`` (see :func:`fishseg.pipeline.segment_video`).
@@ -191,7 +195,10 @@ def _worker_options(ray, num_workers: int | None) -> tuple[int, dict]:
     75% in each). On a GPU the maps take about 1% of a frame's time and the host's
     separation, tracking and export the rest (docs/performance.md), so workers sharing a
     GPU add throughput up to the host's cores. Without GPUs: one CPU each. At most one
-    worker per CPU (or per GPU, where a cluster has fewer CPUs than GPUs).
+    worker per CPU (or per GPU, where a cluster has fewer CPUs than GPUs). Each worker's
+    per-frame host work gets the cluster's CPUs divided by the workers as threads
+    (``FISHSEG_HOST_THREADS``, at most 8; the driver's own setting wins), so workers
+    sharing a host do not each start a thread per core.
 
     Returns:
         (workers, Ray actor options).
@@ -206,14 +213,16 @@ def _worker_options(ray, num_workers: int | None) -> tuple[int, dict]:
                       stacklevel=3)
         n = capacity
     n = max(1, n)
+    env = {"FISHSEG_HOST_THREADS": os.environ.get("FISHSEG_HOST_THREADS")
+           or str(max(1, min(8, cpus // n)))}
     if not gpus:
-        return n, {"num_cpus": 1}
-    opts = {"num_gpus": 1, "num_cpus": 1 if cpus >= gpus else 0}
+        return n, {"num_cpus": 1, "runtime_env": {"env_vars": env}}
+    opts = {"num_gpus": 1, "num_cpus": 1 if cpus >= gpus else 0,
+            "runtime_env": {"env_vars": env}}
     per_gpu = -(-n // gpus)
     if per_gpu > 1:
         opts["num_gpus"] = 1 / per_gpu
-        opts["runtime_env"] = {"env_vars": {
-            "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / per_gpu:.3f}"}}
+        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / per_gpu:.3f}"
     return n, opts
 
 
