@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_pid = 0  # a forked child inherits the pool object but none of its threads
 
 
@@ -36,12 +37,14 @@ def host_threads() -> int:
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
-    global _pool, _pool_pid
+    """The process's pool of ``n`` threads (made again when ``n`` or the process changes)."""
+    global _pool, _pool_size, _pool_pid
     with _lock:
-        if _pool is None or _pool._max_workers != n or _pool_pid != os.getpid():
+        if _pool is None or _pool_size != n or _pool_pid != os.getpid():
             if _pool is not None and _pool_pid == os.getpid():
                 _pool.shutdown(wait=False)
-            _pool, _pool_pid = ThreadPoolExecutor(n, thread_name_prefix="fishseg-frames"), os.getpid()
+            _pool = ThreadPoolExecutor(n, thread_name_prefix="fishseg-frames")
+            _pool_size, _pool_pid = n, os.getpid()
         return _pool
 
 
@@ -56,8 +59,8 @@ def per_frame(fn: Callable, *frames: Sequence, **kwargs) -> list:
     Returns:
         The results in frame order. An exception in any frame is raised here.
     """
-    n = len(frames[0])
-    threads = min(host_threads(), n)
-    if threads <= 1 or threading.current_thread().name.startswith("fishseg-frames"):
-        return [fn(*(f[i] for f in frames), **kwargs) for i in range(n)]
-    return list(_executor(host_threads()).map(lambda i: fn(*(f[i] for f in frames), **kwargs), range(n)))
+    n, threads = len(frames[0]), host_threads()
+    one = lambda i: fn(*(f[i] for f in frames), **kwargs)  # noqa: E731
+    if min(threads, n) <= 1 or threading.current_thread().name.startswith("fishseg-frames"):
+        return [one(i) for i in range(n)]  # (nested calls stay in their thread)
+    return list(_executor(threads).map(one, range(n)))

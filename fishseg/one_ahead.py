@@ -9,7 +9,6 @@ tracking on the host (docs/performance.md, "Pipeline"); this runs the two side b
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -26,7 +25,6 @@ class OneAhead:
     def __init__(self, name: str = "fishseg-ahead", enabled: bool = True):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=name) if enabled else None
         self._future: Future | None = None
-        self._lock = threading.Lock()
 
     def wait(self) -> None:
         """Wait for the job under way; raise its error, if it failed."""
