@@ -31,7 +31,7 @@ from flax import nnx
 from fishseg.config import Config, to_dict
 from fishseg.model import resume
 from fishseg.model.bundle import FishsegModel, load_model
-from fishseg.model.dictionary import build_dictionary, fit_pca
+from fishseg.model.dictionary import build_dictionary, channel_weights, fit_pca
 from fishseg.model.fit import EVAL_BATCH, TrainingError, fit, plot_history
 from fishseg.model.head import fit_head, start_params
 from fishseg.model.network import get_params
@@ -165,7 +165,8 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
     else:
         pca_patches = np.concatenate([np.asarray(tg) for _, tg in
                                       batches(source, pick, t.batch_size, key, t.augment)])
-        pca = fit_pca(pca_patches.reshape(len(pick), -1), cfg.model.code_dim, t.seed)
+        pca = fit_pca(pca_patches.reshape(len(pick), -1), cfg.model.code_dim, t.seed,
+                      channel_weights(pca_patches.shape[1], cfg.targets.edge_code_weight))
 
     state = resume.state_path(out)
     run_key = training_key(cfg, images, labels, init_model)

@@ -47,6 +47,33 @@ def test_pca_codes_reconstruct_low_rank_patches(exact_float32):
     assert abs(float(np.std(np.asarray(codes)[:, 0])) - 1.0) < 0.05
 
 
+def test_weighted_pca_codes_count_edge_pixels_more(exact_float32):
+    """With the edge channel weighted by w, the codes are those of the plain PCA of the
+    weighted patches, decoding gives the unweighted patches back, and an error in an
+    edge pixel moves the code w times as far as the same error in a fg pixel."""
+    from fishseg.model.dictionary import channel_weights
+
+    assert channel_weights(2, 1.0) is None
+    w = channel_weights(2, 3.0)
+    assert w.shape == (512,) and set(w[:256]) == {1.0} and set(w[256:]) == {3.0}
+    assert channel_weights(3, 2.0).reshape(3, 256)[:, 0].tolist() == [1.0, 2.0, 1.0]
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(300, 4)) @ rng.normal(size=(4, 512)) + 0.5).astype(np.float32)
+    pca = fit_pca(x, 4, weight=w)
+    plain = fit_pca(x * w, 4)
+    np.testing.assert_allclose(np.asarray(encode(pca, x)), np.asarray(encode(plain, x * w)),
+                               atol=1e-4)
+    np.testing.assert_allclose(np.asarray(decode(pca, encode(pca, x))), x, atol=1e-3)
+    full = fit_pca(rng.normal(size=(2000, 512)).astype(np.float32), 512, weight=w)
+    bump = np.zeros((2, 512), np.float32)
+    bump[0, 10], bump[1, 300] = 1.0, 1.0  # one fg pixel, one edge pixel
+    d = np.asarray(encode(full, bump)) - np.asarray(encode(full, np.zeros((1, 512), np.float32)))
+    ratio = np.linalg.norm(d[1]) / np.linalg.norm(d[0])
+    assert ratio == pytest.approx(3.0, rel=1e-3)  # a complete basis keeps the norms
+    with pytest.raises(ValueError, match="weights have 256 entries"):
+        fit_pca(x, 4, weight=np.ones(256, np.float32))
+
+
 def test_pca_needs_enough_patches():
     with pytest.raises(ValueError, match="more than 16"):
         fit_pca(np.zeros((10, 512), np.float32), 16)

@@ -105,6 +105,17 @@ def test_split_by_frame():
     assert list(split_frames(5, 0.2, 3)[1]) == list(split_frames(5, 0.2, 3)[1])
 
 
+def test_training_with_edge_weighted_codes(tmp_path):
+    cfg = from_dict({**TINY, "targets": {"edge_code_weight": 3.0}})
+    path = train_on_samples(toy_samples(4), cfg, tmp_path / "w.fishseg", progress=False)
+    m = FishsegModel.load(path)
+    assert m.cfg.targets.edge_code_weight == 3.0
+    w = m.pca["weight"].reshape(2, 256)
+    assert (w[0] == 1.0).all() and (w[1] == 3.0).all()
+    fg, edge = (np.asarray(a) for a in m.predict_maps(toy_samples(1, seed=9)[0].image[None]))
+    assert fg.shape == edge.shape == (1, 48, 64) and 0 <= edge.min() and edge.max() <= 1
+
+
 def test_training_with_a_contact_map(tmp_path):
     cfg = from_dict({**TINY, "targets": {"contact": True}})
     path = train_on_samples(toy_samples(4), cfg, tmp_path / "c.fishseg", progress=False)

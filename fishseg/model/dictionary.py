@@ -25,7 +25,19 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 
-def fit_pca(targets: np.ndarray, dim: int, seed: int = 0) -> dict[str, np.ndarray]:
+def channel_weights(channels: int, edge_weight: float, size: int = 16) -> np.ndarray | None:
+    """(channels*size*size,) float32 weights of flattened (C, T, T) target patches: 1 for
+    every channel but the edge map (channel 1), ``edge_weight`` there; None when that is
+    1 (the plain PCA)."""
+    if edge_weight == 1.0:
+        return None
+    w = np.ones((channels, size * size), np.float32)
+    w[1] = edge_weight
+    return w.ravel()
+
+
+def fit_pca(targets: np.ndarray, dim: int, seed: int = 0,
+            weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """PCA of flattened target patches.
 
     Args:
@@ -33,32 +45,49 @@ def fit_pca(targets: np.ndarray, dim: int, seed: int = 0) -> dict[str, np.ndarra
             contact map), N > dim.
         dim: number of components (the code dimension).
         seed: random state for scikit-learn.
+        weight: optional (P,) float32 per-pixel weights (:func:`channel_weights`): the
+            PCA is of the weighted patches, and :func:`encode` weighs patches the same
+            way, so the codes (and the training loss on them) count weighted pixels more.
 
     Returns:
-        ``{"mean": (P,), "components": (dim, P), "scale": ()}`` float32 arrays.
+        ``{"mean": (P,), "components": (dim, P), "scale": ()}`` float32 arrays, and
+        ``"weight": (P,)`` when ``weight`` is given.
     """
     targets = np.asarray(targets, np.float32).reshape(len(targets), -1)
     if len(targets) <= dim:
         raise ValueError(f"PCA needs more than {dim} target patches, got {len(targets)}")
+    if weight is not None:
+        weight = np.asarray(weight, np.float32).reshape(-1)
+        if weight.shape != targets.shape[1:]:
+            raise ValueError(f"PCA weights have {weight.size} entries for patches of "
+                             f"{targets.shape[1]} values")
+        targets = targets * weight
     # One BLAS thread: with XLA's threads alive, OpenBLAS's spinning threads contend
     # for the cores (a 512x512 eigenproblem is 20x slower on 2 cores without this).
     with threadpool_limits(limits=1):
         pca = PCA(n_components=dim, svd_solver="covariance_eigh", random_state=seed).fit(targets)
     scale = float(np.sqrt(max(pca.explained_variance_[0], 1e-12)))
-    return {"mean": pca.mean_.astype(np.float32),
-            "components": pca.components_.astype(np.float32),
-            "scale": np.float32(scale)}
+    out = {"mean": pca.mean_.astype(np.float32),
+           "components": pca.components_.astype(np.float32),
+           "scale": np.float32(scale)}
+    if weight is not None:
+        out["weight"] = weight
+    return out
 
 
 def encode(pca: dict, targets: np.ndarray | jax.Array) -> jax.Array:
-    """(N, P) target patches -> (N, dim) float32 codes."""
+    """(N, P) target patches -> (N, dim) float32 codes (weighted first, where the PCA
+    was fitted with weights)."""
     t = jnp.asarray(targets, jnp.float32).reshape(targets.shape[0], -1)
+    if "weight" in pca:
+        t = t * jnp.asarray(pca["weight"])
     return (t - pca["mean"]) @ jnp.asarray(pca["components"]).T / pca["scale"]
 
 
 def decode(pca: dict, codes: jax.Array) -> jax.Array:
-    """(N, dim) codes -> (N, P) float32 patches (the PCA reconstruction)."""
-    return codes * pca["scale"] @ jnp.asarray(pca["components"]) + pca["mean"]
+    """(N, dim) codes -> (N, P) float32 patches (the PCA reconstruction, unweighted)."""
+    t = codes * pca["scale"] @ jnp.asarray(pca["components"]) + pca["mean"]
+    return t / jnp.asarray(pca["weight"]) if "weight" in pca else t
 
 
 @partial(jax.jit, static_argnames="chunk")
