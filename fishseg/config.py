@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -310,10 +311,15 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
             raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
         return value
     if tp is int:
+        if (isinstance(value, str) and _SCI_NUMBER.fullmatch(value.strip())
+                and float(value).is_integer()):
+            value = int(float(value))  # 2e4
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _SCI_NUMBER.fullmatch(value.strip()):
+            value = float(value)  # 1e-4: a number, though YAML 1.1 reads it as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
         return float(value)
@@ -322,6 +328,11 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
             raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
         return value
     raise ConfigError(f"{where}: '{key}' has unsupported type {_type_name(tp)}")
+
+
+#: A number in scientific notation without a decimal point ("1e-4", "3E5"): PyYAML (YAML
+#: 1.1) reads it as a string, every user means the number.
+_SCI_NUMBER = re.compile(r"[-+]?\d+[eE][-+]?\d+")
 
 
 def _check_range(value: Any, f: dataclasses.Field, key: str, where: str) -> None:

@@ -104,6 +104,24 @@ def test_override_assignments():
         override(cfg, ["train.steps"])
 
 
+def test_scientific_notation_is_a_number(tmp_path):
+    """PyYAML reads 1e-4 (no decimal point) as a string; it is a number to the user."""
+    cfg = override(Config(), ["train.learning_rate=1e-4", "train.steps=2e4",
+                              "separate.fg_threshold=5E-1", "train.balance=[2e-1, 3E-1, 5e-1]"])
+    assert cfg.train.learning_rate == 1e-4 and cfg.train.steps == 20000
+    assert cfg.separate.fg_threshold == 0.5 and cfg.train.balance == (0.2, 0.3, 0.5)
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  learning_rate: 3e-4\n  weight_decay: -1e-5\n")
+    with pytest.raises(ConfigError, match="weight_decay"):  # still range-checked
+        load_config(f)
+    f.write_text("train:\n  learning_rate: 3e-4\n")
+    assert load_config(f).train.learning_rate == 3e-4
+    for bad, key in (["train.steps=25e-1", "train.steps"], ["train.learning_rate=1e-4x",
+                                                           "train.learning_rate"]):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            override(Config(), [bad])
+
+
 def test_extra_widths():
     cfg = override(Config(), ["model.extra_widths=[800, 960]"])
     assert cfg.model.extra_widths == (800, 960) and Config().model.extra_widths == ()
