@@ -122,33 +122,85 @@ class SegmentWorker:
             self.error = e
 
     def ready(self) -> dict:
-        """``{"pid", "node", "memory_fraction", "host_threads"}`` once the model is loaded
-        (the share of its GPU's memory this worker's JAX may take, None = JAX's default;
-        the threads of its per-frame host work, :mod:`fishseg.frame_threads`); raises the
-        loading error if any."""
+        """``{"pid", "node", "node_id", "memory_fraction", "host_threads"}`` once the model
+        is loaded (``node_id``: the Ray node it runs on, None outside Ray; the share of its
+        GPU's memory this worker's JAX may take, None = JAX's default; the threads of its
+        per-frame host work, :mod:`fishseg.frame_threads`); raises the loading error if any."""
         from fishseg.frame_threads import host_threads
 
         if self.error is not None:
             raise self.error
-        return {"pid": self.pid, "node": self.node,
+        return {"pid": self.pid, "node": self.node, "node_id": _ray_node_id(),
                 "memory_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
                 "host_threads": host_threads()}
+
+    def set_host_threads(self, n: int) -> int:
+        """Use ``n`` threads for per-frame host work from the next input on (the driver
+        gives each worker its node's CPUs divided by the workers on that node); returns
+        the threads now in use."""
+        from fishseg.frame_threads import host_threads
+
+        os.environ["FISHSEG_HOST_THREADS"] = str(int(n))
+        return host_threads()
 
     def run(self, source, dest: str | Path, kwargs: dict) -> dict:
         """Segment one input into ``dest`` (see :func:`fishseg.pipeline.segment_video`).
 
         Returns:
-            ``{"ok": True, "summary": dict}``, or ``{"ok": False, "message": str}`` when
-            the input failed (unreadable video, bad frames, ...): retrying would not help.
+            ``{"ok": True, "summary": dict, "worker": dict}``, or ``{"ok": False, "message":
+            str}`` when the input failed (unreadable video, bad frames, ...): retrying would
+            not help. ``worker`` says who did it: ``{"pid", "node", "node_id",
+            "host_threads"}``.
         """
+        from fishseg.frame_threads import host_threads
         from fishseg.pipeline import segment_video
 
         try:
             s = segment_video(source, dest, model=self.model, cfg=self.cfg, progress=False,
                               **kwargs)
-            return {"ok": True, "summary": s}
+            return {"ok": True, "summary": s, "worker": {
+                "pid": self.pid, "node": self.node, "node_id": _ray_node_id(),
+                "host_threads": host_threads()}}
         except Exception as e:  # noqa: BLE001 - one bad input must not stop the batch
             return {"ok": False, "message": f"{type(e).__name__}: {e}"}
+
+
+def _ray_node_id() -> str | None:
+    """The id of the Ray node this process runs on (None when not in a Ray worker)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - outside Ray, or a Ray without the context API
+        return None
+
+
+def node_threads(placed: dict, node_cpus: dict[str, int], cap: int = 8) -> dict:
+    """Host threads for each worker: its node's CPUs divided by the workers on that node.
+
+    Workers on one node share its cores; a cluster's nodes need not have the same number
+    of cores nor of workers (a 64-core GPU node beside an 8-core one), so the share is
+    per node, not the cluster's CPUs divided by all its workers.
+
+    Args:
+        placed: ``{worker: node_id}`` for the workers that are running.
+        node_cpus: ``{node_id: CPUs}`` as Ray counts them (its ``CPU`` resource).
+        cap: most threads for one worker (as :func:`fishseg.frame_threads.host_threads`).
+
+    Returns:
+        ``{worker: threads}``, each at least 1 (a node Ray reports no CPUs for gives 1).
+    """
+    per_node: dict = {}
+    for node in placed.values():
+        per_node[node] = per_node.get(node, 0) + 1
+    return {w: max(1, min(cap, int(node_cpus.get(node, 0)) // per_node[node]))
+            for w, node in placed.items()}
+
+
+def _node_cpus(ray) -> dict[str, int]:
+    """``{node_id: CPUs}`` of the cluster's live nodes."""
+    return {n["NodeID"]: int(n.get("Resources", {}).get("CPU", 0))
+            for n in ray.nodes() if n.get("Alive")}
 
 
 @dataclass
@@ -196,9 +248,10 @@ def _worker_options(ray, num_workers: int | None) -> tuple[int, dict]:
     separation, tracking and export the rest (docs/performance.md), so workers sharing a
     GPU add throughput up to the host's cores. Without GPUs: one CPU each. At most one
     worker per CPU (or per GPU, where a cluster has fewer CPUs than GPUs). Each worker's
-    per-frame host work gets the cluster's CPUs divided by the workers as threads
+    per-frame host work starts with the cluster's CPUs divided by the workers as threads
     (``FISHSEG_HOST_THREADS``, at most 8; the driver's own setting wins), so workers
-    sharing a host do not each start a thread per core.
+    sharing a host do not each start a thread per core; once placed, each gets its own
+    node's share instead (:func:`node_threads`).
 
     Returns:
         (workers, Ray actor options).
@@ -240,6 +293,8 @@ def _result(job: _Job, reply: dict) -> InputResult:
     if s.get("skipped"):  # completed meanwhile by another run, or outside a clock window
         return InputResult(src, "skipped", job.dest,
                            s.get("reason", "already complete (use --overwrite to redo)"), s)
+    if "worker" in reply:  # in the result only (summary.json is the local engine's)
+        s = {**s, "worker": reply["worker"]}
     msg = done_message(s)
     if job.deaths:
         msg += f" (after {job.deaths} worker death{'s' * (job.deaths > 1)})"
@@ -316,6 +371,20 @@ def _run_pool(ray, results, todo, actors, model_path, cfg, num_workers, progress
     starting, running, idle = {}, {}, []
     pending = deque(todo)
     deaths_at_start = 0
+    balance = not os.environ.get("FISHSEG_HOST_THREADS")  # the driver's own setting wins
+    node_cpus = _node_cpus(ray) if balance else {}
+    given: dict = {}   # actor -> host threads last sent
+
+    def rebalance():
+        """Each ready actor's threads: its node's CPUs over the actors placed there."""
+        placed = {a: info["node_id"] for a, info in actors.items()
+                  if info and info.get("node_id") is not None}
+        if not set(placed.values()) <= node_cpus.keys():   # a node joined since
+            node_cpus.update(_node_cpus(ray))
+        for a, k in node_threads(placed, node_cpus).items():
+            if given.get(a, actors[a].get("host_threads")) != k:
+                a.set_host_threads.remote(k)   # runs before the actor's next input
+                given[a] = k
 
     def start_actor():
         path = model_path if model_path is None or is_bundled_name(model_path) \
@@ -326,7 +395,10 @@ def _run_pool(ray, results, todo, actors, model_path, cfg, num_workers, progress
 
     def drop_actor(a):
         actors.pop(a, None)
+        given.pop(a, None)
         ray.kill(a)
+        if balance:
+            rebalance()
         if len(actors) < n and (pending or running):
             start_actor()
 
@@ -346,6 +418,8 @@ def _run_pool(ray, results, todo, actors, model_path, cfg, num_workers, progress
                 a = starting.pop(ref)
                 try:
                     actors[a] = ray.get(ref)
+                    if balance:
+                        rebalance()
                     idle.append(a)
                 except RayTaskError as e:  # the model could not be loaded: stop here
                     raise (e.cause if isinstance(e.cause, Exception) else e) from None
