@@ -68,19 +68,23 @@ class CountedTracks:
         self._lut = np.zeros(1, np.int32)
 
     def push(self, frame_index: int, track_labels: np.ndarray,
-             frame: Any = None) -> list[tuple[int, np.ndarray, Any]]:
+             frame: Any = None, ids: np.ndarray | None = None
+             ) -> list[tuple[int, np.ndarray, Any]]:
         """Add the tracker's labels of the frame just updated; return the frames now due.
 
         Args:
             frame_index: the frame's number.
             track_labels: (H, W) int32 track labels from :meth:`Tracker.update`.
             frame: anything to carry along with the frame (the RGB image for an overlay).
+            ids: (n,) int the track ids in ``track_labels``, ascending, if the caller has
+                them (:attr:`Tracker.last_ids` right after the update); found from the
+                labels when None (a pass over the whole frame).
 
         Returns:
             ``(frame_index, labels, frame)`` of each released frame, oldest first;
             ``labels`` (H, W) int32 with counted tracks as 1, 2, ... and the rest 0.
         """
-        self._held.append((int(frame_index), track_labels, frame))
+        self._held.append((int(frame_index), track_labels, frame, ids))
         out = []
         while len(self._held) > self.delay:
             out.append(self._release(*self._held.popleft()))
@@ -92,19 +96,21 @@ class CountedTracks:
         self._held.clear()
         return out
 
-    def _release(self, index: int, lab: np.ndarray, frame: Any) -> tuple[int, np.ndarray, Any]:
+    def _release(self, index: int, lab: np.ndarray, frame: Any,
+                 ids: np.ndarray | None = None) -> tuple[int, np.ndarray, Any]:
         lab = np.asarray(lab)
         n = len(self.tracker.tracks) + 1
         if self._lut.size < n:
             self._lut = np.concatenate([self._lut, np.zeros(n - self._lut.size, np.int32)])
-        present = np.flatnonzero(np.bincount(lab.ravel(), minlength=1))
+        present = (np.flatnonzero(np.bincount(lab.ravel(), minlength=1)) if ids is None
+                   else np.concatenate([[0], np.asarray(ids, np.int64)]))
         # tracker ids grow in order of appearance (raster order within a frame), so new
         # output ids taken in tracker-id order keep that order
         for tid in present[present > 0].tolist():
             if tid not in self.output_id and self.tracker.counts(self.tracker.tracks[tid]):
                 self.output_id[tid] = len(self.output_id) + 1
                 self._lut[tid] = self.output_id[tid]
-        out = self._lut[lab]
+        out = np.take(self._lut, lab)   # (as self._lut[lab], in half the time)
         if self.on_left_out is not None and frame is not None:
             frame = self.on_left_out(frame, self.left_out(lab, present), lab)
         return index, out, frame
@@ -135,19 +141,19 @@ class CountedTracks:
         arrays = {"output_tid": np.array(list(self.output_id), np.int64),
                   "output_oid": np.array(list(self.output_id.values()), np.int64),
                   "lut": self._lut}
-        for k, (_, lab, frame) in enumerate(held):
+        for k, (_, lab, frame, _ids) in enumerate(held):
             arrays[f"held_labels_{k}"] = np.asarray(lab, np.int32)
             if frame is not None:
                 arrays[f"held_frame_{k}"] = np.asarray(frame)
-        return {"held_index": [i for i, _, _ in held]}, arrays
+        return {"held_index": [i for i, *_ in held]}, arrays
 
     def set_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`get_state` returned."""
         self.output_id = dict(zip(arrays["output_tid"].tolist(),
                                   arrays["output_oid"].tolist(), strict=True))
         self._lut = np.asarray(arrays["lut"], np.int32).copy()
-        self._held = deque((int(i), arrays[f"held_labels_{k}"], arrays.get(f"held_frame_{k}"))
-                           for k, i in enumerate(meta["held_index"]))
+        self._held = deque((int(i), arrays[f"held_labels_{k}"], arrays.get(f"held_frame_{k}"),
+                            None) for k, i in enumerate(meta["held_index"]))
 
     def tracks(self) -> list[Track]:
         """The counted tracks released so far, with their output ids, in id order."""
@@ -171,6 +177,7 @@ def counted_per_frame(labels, cfg=None) -> tuple[list[int], int]:
     counts: list[int] = []
     n = lambda out: int(np.unique(out).size - (out == 0).any())  # noqa: E731
     for i, lab in enumerate(labels):
-        counts += [n(o) for _, o, _ in release.push(i, tracker.update(lab, i))]
+        counts += [n(o) for _, o, _ in release.push(i, tracker.update(lab, i),
+                                                    ids=tracker.last_ids)]
     counts += [n(o) for _, o, _ in release.flush()]
     return counts, tracker.distinct_count

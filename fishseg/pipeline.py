@@ -374,11 +374,13 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     """Track a batch and hand the frames now decided to the writer
                     (in a thread, beside the next batch's maps and separation)."""
                     t2 = time.perf_counter()
-                    tracked = [tracker.update(lab, int(i)) for i, lab in zip(indices, labels)]
+                    tracked = [(tracker.update(lab, int(i)), tracker.last_ids)
+                               for i, lab in zip(indices, labels)]
                     t3 = time.perf_counter()
                     times["track"] += t3 - t2
-                    for i, lab, frame in zip(indices, tracked, frames):
-                        for j, out, img in release.push(int(i), lab, frame if carry else None):
+                    for i, (lab, ids), frame in zip(indices, tracked, frames):
+                        for j, out, img in release.push(int(i), lab, frame if carry else None,
+                                                        ids=ids):
                             writer.add_frame(j, out, *_frame_parts(img, stamps.pop(j, None)))
                     times["export"] += time.perf_counter() - t3
 

@@ -193,6 +193,8 @@ class Tracker:
         frames_processed: number of :meth:`update` calls.
         decision_delay: ``D``, updates after a track's first sighting when whether it
             counts is known (:meth:`counts`).
+        last_ids: (n,) int32 the track ids in the labels the last :meth:`update`
+            returned, ascending (for :meth:`fishseg.counted.CountedTracks.push`).
     """
 
     def __init__(self, cfg: TrackConfig | None = None, border: np.ndarray | None = None,
@@ -205,6 +207,7 @@ class Tracker:
         self.frames_processed = 0
         self.decision_delay = (self.cfg.min_frames - 1) * (self.cfg.max_gap + 1)
         self._live: list[_Live] = []
+        self.last_ids = np.zeros(0, np.int32)
         self._prev_fg: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None
 
@@ -298,7 +301,7 @@ class Tracker:
         outside the frame when the track was last seen (so a fish entering the view,
         growing from a sliver, still matches its earlier sliver).
         """
-        ys, xs, pos, N = cur
+        ys, xs, pos, N, area = cur
         T = len(self._live)
         if T == 0 or N == 0:
             return np.zeros((T, N))
@@ -311,13 +314,26 @@ class Tracker:
         ok = (y >= 0) & (y < H) & (x >= 0) & (x < W)
         t, y, x = t[ok], y[ok], x[ok]
         pred_area = np.bincount(t, minlength=T)
-        inter = np.bincount(t * (N + 1) + pos_img[y, x], minlength=T * (N + 1))
+        inter = np.bincount(t * (N + 1) + np.take(pos_img.ravel(), y * W + x),
+                            minlength=T * (N + 1))
         inter = inter.reshape(T, N + 1)[:, 1:].astype(np.float64)
         uniq, which = np.unique(shifts, axis=0, return_inverse=True)
         seen_then = np.empty((len(uniq), N))
+        # an instance's pixels that were in the view when the track was last seen: all
+        # but those within |dy| rows or |dx| columns of the edge the belt brought them in
+        # by. The rows are a prefix or suffix of the raster-ordered pixels; the columns
+        # are looked for among the pixels near the left and right edges only.
+        reach = int(np.abs(uniq[:, 1]).max(initial=0))
+        near = np.flatnonzero((xs < reach) | (xs >= W - reach)) if reach else np.zeros(0, int)
         for k, (dy, dx) in enumerate(uniq):  # few: one per gap length
-            back = (ys >= dy) & (ys < H + dy) & (xs >= dx) & (xs < W + dx)
-            seen_then[k] = np.bincount(pos[back], minlength=N)
+            lo = np.searchsorted(ys, dy, "left") if dy > 0 else 0
+            hi = np.searchsorted(ys, H + dy, "left") if dy < 0 else len(ys)
+            cut = np.bincount(pos[:lo], minlength=N) + np.bincount(pos[hi:], minlength=N)
+            if dx:
+                c = near[(xs[near] < dx) | (xs[near] >= W + dx)]
+                c = c[(c >= lo) & (c < hi)]          # (rows cut already counted)
+                cut += np.bincount(pos[c], minlength=N)
+            seen_then[k] = area - cut
         union = pred_area[:, None] + seen_then[which.ravel()] - inter
         return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -461,8 +477,9 @@ class Tracker:
         m = measure_instances(lab, edge_margin=self.cfg.edge_margin, pixels=px,
                               border=self.border, plane=self.plane)
         N = len(m)
+        flat = ys * lab.shape[1] + xs   # (1-D indexing: cheaper than [ys, xs])
         pos_img = np.zeros(lab.shape, np.int32)
-        pos_img[ys, xs] = pos + 1
+        pos_img.ravel()[flat] = pos + 1
         # group pixels by instance; a 16-bit key makes the stable sort a linear radix sort
         order = np.argsort(pos.astype(np.uint16) if N < 65536 else pos, kind="stable")
         splits = np.cumsum(m.area)[:-1]
@@ -472,7 +489,7 @@ class Tracker:
         fg = lab > 0
         guess = self._phase_motion(fg)
         motion = self.motion if guess is None else guess
-        cur = (ys, xs, pos, N)
+        cur = (ys, xs, pos, N, m.area)
         pairs = self._match(self._iou(pos_img, cur, motion))
         refined = self._refine(pairs, m)
         if refined is not None:
@@ -503,7 +520,7 @@ class Tracker:
                         lv.missed <= self.cfg.hidden_gap and self._hidden(lv, fg)):
                     new_live.append(lv)
         first_px = np.full(N, lab.size, np.int64)  # new ids in raster order of the fish,
-        np.minimum.at(first_px, pos, ys * lab.shape[1] + xs)  # whatever the input ids
+        np.minimum.at(first_px, pos, flat)  # whatever the input ids
         for c in np.argsort(first_px, kind="stable").tolist():
             if track_of[c] == 0:
                 tid = len(self.tracks) + 1
@@ -524,6 +541,7 @@ class Tracker:
         self._prev_fg = fg
         self.frames_processed += 1
 
+        self.last_ids = np.unique(track_of)
         out = np.zeros(lab.shape, np.int32)
-        out[ys, xs] = track_of[pos]
+        out.ravel()[flat] = track_of[pos]
         return out

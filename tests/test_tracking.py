@@ -291,3 +291,84 @@ def test_a_hidden_track_is_re_linked_only_to_a_close_fit():
     a_after = {int(np.unique(outs[t][frames[t] == 1])[0]) for t in range(14, 20)}
     assert merged not in a_before                      # A's track was the hidden one
     assert len(a_before) == len(a_after) == 1 and a_before != a_after
+
+
+def _iou_reference(live, lab, motion):
+    """IoU of each live track (shifted by its offset + motion) with each instance, pixel by
+    pixel: the plain reading of ``Tracker._iou``'s contract, for the test below."""
+    h, w = lab.shape
+    ids = [i for i in np.unique(lab) if i]
+    out = np.zeros((len(live), len(ids)))
+    for r, lv in enumerate(live):
+        dy, dx = np.rint(lv.offset + motion).astype(int)
+        pred = np.zeros((h, w), bool)
+        y, x = lv.ys + dy, lv.xs + dx
+        ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        pred[y[ok], x[ok]] = True
+        seen = np.zeros((h, w), bool)   # where the view was when the track was last seen
+        seen[max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)] = True
+        for c, i in enumerate(ids):
+            inst = lab == i
+            inter = (pred & inst).sum()
+            union = pred.sum() + (inst & seen).sum() - inter
+            out[r, c] = inter / union if union else 0.0
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_iou_matches_a_pixel_by_pixel_reference(seed):
+    """Tracks carried by assorted shifts (both signs, beyond the frame, none) against
+    instances at all four edges: the IoU matrix equals the direct count exactly."""
+    from fishseg.measure import instance_pixels, measure_instances
+    from fishseg.tracking import _Live
+
+    rng = np.random.default_rng(seed)
+    lab = np.zeros((H, W), np.int32)
+    for k in range(1, 9):   # ellipses, some cut by an edge of the frame
+        c = (int(rng.integers(-10, W + 10)), int(rng.integers(-10, H + 10)))
+        cv2.ellipse(lab, c, (int(rng.integers(6, 30)), int(rng.integers(4, 12))),
+                    float(rng.uniform(0, 180)), 0, 360, int(k * 7), -1)
+    for k, corner in enumerate([(0, 0), (W - 1, 0), (0, H - 1), (W - 1, H - 1)]):
+        cv2.ellipse(lab, corner, (20, 12), 30.0, 0, 360, 100 + k, -1)   # cut two ways
+    tr = Tracker(TrackConfig())
+    live = []
+    for k in range(10):
+        ys, xs = np.nonzero(np.roll(lab, (int(rng.integers(-20, 20)), int(rng.integers(-20, 20))),
+                                    (0, 1)) == int(rng.choice(np.unique(lab)[1:])))
+        lv = _Live(k + 1, ys.astype(np.int32), xs.astype(np.int32), np.zeros(2))
+        lv.offset = rng.choice([0, 1, -1]) * rng.integers(0, 2 * W, 2).astype(float) * \
+            rng.choice([0.02, 0.2, 1.0])
+        live.append(lv)
+    tr._live = live
+    ys, xs, _, pos = px = instance_pixels(lab)
+    m = measure_instances(lab, pixels=px)
+    pos_img = np.zeros(lab.shape, np.int32)
+    pos_img[ys, xs] = pos + 1
+    for motion in (np.zeros(2), np.array([3.4, -7.6]), np.array([-12.0, 15.2]),
+                   np.array([6.0, 9.0]), np.array([-6.0, -9.0])):
+        got = tr._iou(pos_img, (ys, xs, pos, len(m), m.area), motion)
+        np.testing.assert_array_equal(got, _iou_reference(live, lab, motion))
+
+
+def test_last_ids_let_the_release_skip_its_scan():
+    """``Tracker.last_ids`` are the ids in the labels ``update`` returned, and a release
+    given them gives what one that scans the labels gives."""
+    from fishseg.counted import CountedTracks
+
+    frames, _ = scene(20, (0.4, 7.0))
+    a, b = Tracker(TrackConfig(max_gap=2)), Tracker(TrackConfig(max_gap=2))
+    ra, rb = CountedTracks(a), CountedTracks(b)
+    got_a, got_b = [], []
+    for t, lab in enumerate(frames):
+        out = a.update(lab, t)
+        present = np.unique(out)
+        np.testing.assert_array_equal(a.last_ids, present[present > 0])
+        got_a += ra.push(t, out, ids=a.last_ids)
+        got_b += rb.push(t, b.update(lab, t))
+    got_a += ra.flush()
+    got_b += rb.flush()
+    assert len(got_a) == len(got_b) == 20
+    for (i, x, _), (j, y, _) in zip(got_a, got_b, strict=True):
+        assert i == j
+        np.testing.assert_array_equal(x, y)
+    assert ra.output_id == rb.output_id and len(ra.output_id) >= 4
