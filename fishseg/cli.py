@@ -339,9 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fishseg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    # the same two also after the command (``fishseg segment V -q``), as users type them;
+    # SUPPRESS keeps the value given before the command when they are not repeated
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show full tracebacks on errors")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("synth", help="write a synthetic annotated discard-belt video")
+    def add(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = add("synth", help="write a synthetic annotated discard-belt video")
     p.add_argument("out", type=Path, metavar="OUT", help="output folder")
     p.add_argument("--frames", type=int, default=60, help="video frames (default 60)")
     p.add_argument("--stills", type=int, default=0,
@@ -352,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("train", help="train a model on annotated frames")
+    p = add("train", help="train a model on annotated frames")
     p.add_argument("--data", action="append", required=True, metavar="DIR",
                    help="dataset: folder with images/ and masks/, or a COCO json (repeatable)")
     p.add_argument("--out", required=True, type=Path, metavar="MODEL.fishseg", help="model file")
@@ -367,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("tune", help="re-tune a model's separation thresholds on annotated frames "
+    p = add("tune", help="re-tune a model's separation thresholds on annotated frames "
                        "(no retraining)")
     p.add_argument("--model", metavar="MODEL", default=None,
                    help="a .fishseg model file or a bundled model (default: default)")
@@ -380,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_tune)
 
-    p = sub.add_parser("segment", help="segment, track, count and measure fish in videos/images")
+    p = add("segment", help="segment, track, count and measure fish in videos/images")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video files, image files, or folders of them")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output root folder")
@@ -449,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_segment)
 
-    p = sub.add_parser("pick", help="pick frames to annotate from videos, spread over time and "
+    p = add("pick", help="pick frames to annotate from videos, spread over time and "
                        "appearance, with the model's fish as editable proposals")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video files, image files, or folders of them")
@@ -482,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_pick)
 
-    p = sub.add_parser("report", help="rewrite a segmented batch's all_fish.csv, charts and "
+    p = add("report", help="rewrite a segmented batch's all_fish.csv, charts and "
                        "index.html (after adding a species column to all_fish.csv)")
     p.add_argument("out", type=Path, metavar="OUT", help="output folder of fishseg segment")
     p.add_argument("--hauls", type=Path, metavar="FILE",
@@ -491,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "in OUT and applied from then on)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("calibrate-lens", help="measure a wide-angle camera's lens distortion "
+    p = add("calibrate-lens", help="measure a wide-angle camera's lens distortion "
                        "from frames of a chessboard, for measure.lens")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="images, folders of images, or videos of a flat chessboard moved "
@@ -505,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "view before and after undistortion is written beside it)")
     p.set_defaults(func=_cmd_calibrate_lens)
 
-    p = sub.add_parser("evaluate", help="score a model or a baseline on annotated frames")
+    p = add("evaluate", help="score a model or a baseline on annotated frames")
     p.add_argument("--data", required=True, metavar="DIR", help="annotated dataset (folder or COCO)")
     p.add_argument("--model", metavar="MODEL", default=None,
                    help="model file: a .fishseg bundle, or a pixel-forest file, or a bundled "
@@ -519,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("score-tracks", help="score a segmented video's tracks against true "
+    p = add("score-tracks", help="score a segmented video's tracks against true "
                        "tracks (MOTA, IDF1, id switches)")
     p.add_argument("--truth", required=True, type=Path, metavar="MASKS",
                    help="true masks with one id per fish: a folder of label PNGs (frame number "
@@ -530,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="write every number as JSON")
     p.set_defaults(func=_cmd_score_tracks)
 
-    p = sub.add_parser("demo", help="segment a generated belt video with the bundled model")
+    p = add("demo", help="segment a generated belt video with the bundled model")
     p.add_argument("--out", type=Path, default=Path("fishseg-demo"), help="output folder")
     p.add_argument("--frames", type=int, default=60,
                    help="frames to generate (default 60: 2.4 s, long enough for fish to ride through much of the view)")
@@ -542,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "to see one's own model on the same video")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("config", help="print the resolved configuration (validates a file)")
+    p = add("config", help="print the resolved configuration (validates a file)")
     _add_config_args(p)
     p.set_defaults(func=_cmd_config)
     return parser

@@ -37,6 +37,29 @@ def test_console_script_runs():
     assert r.returncode == 0 and r.stdout.startswith("fishseg ")
 
 
+@pytest.mark.parametrize("argv, quiet, debug", [
+    (["synth", "o"], False, False),
+    (["-q", "synth", "o"], True, False),
+    (["synth", "o", "-q"], True, False),            # after the command too, as users type
+    (["synth", "o", "--quiet", "--debug"], True, True),
+    (["--debug", "segment", "v.mp4", "--out", "o"], False, True),
+    (["-q", "segment", "v.mp4", "--out", "o", "--debug"], True, True),
+])
+def test_global_flags_before_or_after_the_command(argv, quiet, debug):
+    from fishseg.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.quiet, args.debug) == (quiet, debug)
+
+
+def test_debug_after_the_command_shows_the_traceback(capsys, tmp_path):
+    f = tmp_path / "typo.yaml"
+    f.write_text("separate:\n  fg_treshold: 0.4\n")
+    with pytest.raises(Exception, match="fg_treshold"):
+        main(["config", "--config", str(f), "--debug"])
+    assert main(["config", "--config", str(f)]) == 2
+
+
 def test_segment_roi_flag(capsys, tmp_path):
     from fishseg.synth import synthesize
 
