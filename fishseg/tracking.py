@@ -300,6 +300,14 @@ class Tracker:
         shifted out of the frame are dropped, and so are an instance's pixels that were
         outside the frame when the track was last seen (so a fish entering the view,
         growing from a sliver, still matches its earlier sliver).
+
+        Args:
+            pos_img: (H, W) int32 the frame's instance index + 1 per pixel, 0 = belt.
+            cur: ``(ys, xs, pos, N, area)`` of the frame's instances: (P,) int64 pixel
+                coordinates in raster order (``ys`` non-decreasing, as
+                :func:`fishseg.measure.instance_pixels` gives them), (P,) int64 instance
+                index of each, the number N of instances and their (N,) int64 areas.
+            motion: (2,) float64 belt motion (dy, dx) of this update.
         """
         ys, xs, pos, N, area = cur
         T = len(self._live)
