@@ -95,6 +95,23 @@ def test_fit_tile_and_sheet_shapes():
     assert sheet.shape == (3 * 64, 3 * 64, 3)
 
 
+def test_contact_sheet_of_thumbnails_of_other_sizes():
+    """Frames of videos of other shapes (a 16:9 and a 5:3 camera) on one sheet: each in a
+    cell of the largest size, centred, nothing cut off."""
+    wide = np.full((135, 240, 3), 200, np.uint8)
+    tall = np.full((145, 240, 3), 100, np.uint8)
+    narrow = np.full((60, 100, 3), 150, np.uint8)
+    sheet = contact_sheet([wide, tall, narrow], ["", "", ""], columns=2)
+    assert sheet.shape == (2 * (145 + 4), 2 * (240 + 4), 3)
+    cell = lambda k: sheet[(k // 2) * 149 + 2:(k // 2) * 149 + 147,   # noqa: E731
+                           (k % 2) * 244 + 2:(k % 2) * 244 + 242]
+    assert (cell(0) == 200).all(axis=2).sum() == 135 * 240   # all of each, nothing else
+    assert (cell(1) == 100).all(axis=2).sum() == 145 * 240
+    assert (cell(2) == 150).all(axis=2).sum() == 60 * 100
+    assert (cell(2)[42:102, 70:170] == 150).all()             # centred in its cell
+    assert (cell(0)[:5] == 32).all() and (cell(0)[-5:] == 32).all()
+
+
 def test_segment_writes_a_picture_of_every_counted_fish(tmp_path):
     from fishseg.cli import main
 

@@ -116,6 +116,22 @@ def test_pick_frames_from_videos_one_per_look_and_lossless(tmp_path):
     assert read_image(tmp_path / "out" / "picked.png").shape[1] == 3 * 244
 
 
+def test_pick_from_cameras_of_other_frame_shapes(tmp_path):
+    """Videos of two cameras, 160x96 and 120x100: the frames of both are picked and the
+    contact sheet holds them all (its cells fit the taller thumbnail)."""
+    a, b = tmp_path / "cam_a.mp4", tmp_path / "cam_b.mp4"
+    _belt_video(a, seg_frames=10, seed=1)
+    _belt_video(b, seg_frames=10, size=(100, 120), seed=2)
+    res = pick_frames([a, b], tmp_path / "out", count=6, progress=False)
+    assert res.failed == [] and len(res.picked) == 6
+    assert {r["name"].rsplit("_", 1)[0] for r in res.picked} == {"cam_a", "cam_b"}
+    for row in res.picked:
+        shape = read_image(tmp_path / "out" / "images" / f"{row['name']}.png").shape
+        assert shape == ((96, 160, 3) if row["name"].startswith("cam_a") else (100, 120, 3))
+    tallest = round(100 * 240 / 120)   # thumbnails are 240 wide
+    assert read_image(tmp_path / "out" / "picked.png").shape[:2] == (tallest + 4, 6 * 244)
+
+
 def test_pick_with_proposals_reads_back_as_the_models_fish(tmp_path):
     from fishseg.model.bundle import load_model
     assert main(["-q", "synth", str(tmp_path / "v"), "--frames", "12", "--seed", "5",

@@ -14,23 +14,30 @@ def contact_sheet(thumbs: Sequence[np.ndarray], captions: Sequence[str], *,
     """Thumbnails in a grid, each with its caption.
 
     Args:
-        thumbs: (h, w, 3) uint8 RGB images of one size.
+        thumbs: (h_i, w_i, 3) uint8 RGB images, of one size or not (frames of videos
+            of other shapes): each is centred in a cell of the largest height and width,
+            on the sheet's dark grey, with its caption along the cell's bottom.
         captions: one line of text per thumbnail.
         columns: thumbnails per row.
 
     Returns:
-        (rows * (h + 4), columns * (w + 4), 3) uint8 RGB.
+        (rows * (h + 4), columns * (w + 4), 3) uint8 RGB; h, w the largest thumbnail
+        height and width.
     """
     from fishseg.io.export import _text
 
-    h, w = thumbs[0].shape[:2]
+    h = max(im.shape[0] for im in thumbs)
+    w = max(im.shape[1] for im in thumbs)
     cols = min(columns, len(thumbs))
     rows = math.ceil(len(thumbs) / cols)
     sheet = np.full((rows * (h + 4), cols * (w + 4), 3), 32, np.uint8)
     for k, (im, cap) in enumerate(zip(thumbs, captions)):
-        y, x = (k // cols) * (h + 4) + 2, (k % cols) * (w + 4) + 2
-        tile = np.ascontiguousarray(im)
+        tile = np.full((h, w, 3), 32, np.uint8)
+        ih, iw = im.shape[:2]
+        ty, tx = (h - ih) // 2, (w - iw) // 2
+        tile[ty:ty + ih, tx:tx + iw] = im
         _text(tile, cap, (4, h - 6), 0.4)
+        y, x = (k // cols) * (h + 4) + 2, (k % cols) * (w + 4) + 2
         sheet[y:y + h, x:x + w] = tile
     return sheet
 
