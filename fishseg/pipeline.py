@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import math
 import os
@@ -34,7 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fishseg import checkpoint
-from fishseg.config import Config, to_dict
+from fishseg.config import Config, TrackConfig, to_dict
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
 from fishseg.io.export import (
@@ -342,7 +343,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         if plane is not None:
             plane = plane.scaled(scale)
             plane.check_frame(w, h)
-        tracker = Tracker(cfg.track, border=border, plane=plane)
+        tracker = Tracker(_track_settings(cfg.track, reader, first, stop, frame_step),
+                          border=border, plane=plane)
         # outputs hold counted fish only, ids 1, 2, ...; the overlay outlines the rest
         # (the writer outlines the left-out detections on the overlay's copy of the frame;
         # the fish pictures are cut from the frame as it is)
@@ -432,7 +434,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                 summary = writer.finish(
                     release.tracks(), distinct_fish=tracker.distinct_count,
                     model_checksum=getattr(model, "checksum", None),
-                    seconds=round(time.perf_counter() - t0, 3), min_frames=cfg.track.min_frames,
+                    seconds=round(time.perf_counter() - t0, 3), min_frames=tracker.cfg.min_frames,
                     extra={"scale": scale, "frame_step": frame_step,
                            "window_s": [start_s, end_s],
                            "recording_start": rec.describe() if rec else None,
@@ -440,7 +442,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                                            None if cm is None else f"{cm:g} cm per pixel"),
                            "tracks_started": len(tracker.tracks),
                            "tracks_off_belt": tracker.off_belt_count,
-                           "track_settings": to_dict(cfg.track),
+                           "track_settings": to_dict(tracker.cfg),
                            "roi": None if roi is None else (
                                "<array>" if isinstance(roi, np.ndarray) else str(roi)),
                            "stage_seconds": {k: round(v, 3) for k, v in times.items()},
@@ -461,6 +463,24 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         p.unlink()
     stage.rename(out_dir)
     return summary
+
+
+def _track_settings(track: TrackConfig, reader, first: int, stop: int | None,
+                    step: int) -> TrackConfig:
+    """The tracking settings for one input: ``track``, with ``min_frames`` lowered to the
+    number of frames of an image input that has fewer.
+
+    A fish counts once seen in ``min_frames`` frames (3 by default), which keeps out the
+    detections of a video that come and go; one still, or a sequence of two, could
+    otherwise never show a fish. Only image inputs, whose frame count is exact (a video's
+    container may announce too few).
+    """
+    if not reader.is_images or not reader.info.frames:
+        return track
+    n = len(range(first, reader.info.frames if stop is None else stop, step))
+    if n >= track.min_frames:
+        return track
+    return dataclasses.replace(track, min_frames=max(1, n))
 
 
 def _window_frames(source, fps: float, start_s: float, end_s: float | None

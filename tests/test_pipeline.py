@@ -696,3 +696,31 @@ def test_inference_settings_in_cfg_are_flagged(belt, tmp_path):
         segment_video(src / "video.mp4", tmp_path / "b", model=quiet, progress=False,
                       overlay=False, gallery=False,
                       cfg=override(quiet.cfg, ["separate.min_area=80"]))
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_a_single_still_or_a_short_sequence_counts_its_fish(tmp_path, n):
+    """A fish counts once seen in ``track.min_frames`` (3) frames; an image input with
+    fewer frames lowers that to its frame count, or a still could never show a fish.
+    Three separate drawn fish, riding 6 px a frame: all three are counted whatever n."""
+    import cv2
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for k in range(n):
+        lab = np.zeros((H, W), np.uint16)
+        for i, (x, y) in enumerate([(150, 100), (330, 200), (500, 120)]):
+            cv2.ellipse(lab, (x + 6 * k, y), (60, 22), 15.0 * i, 0, 360, i + 1, -1)
+        rgb = np.full((H, W, 3), 60, np.uint8)
+        rgb[lab > 0] = (200, 170, 90)
+        write_image(images / f"f_{k:02d}.png", rgb)
+        write_image(masks / f"f_{k:02d}.png", lab)
+    src = images / "f_00.png" if n == 1 else images
+    s = segment_video(src, tmp_path / "out", model=OracleModel(masks), overlay=False,
+                      gallery=False, progress=False)
+    assert s["frames"] == n and s["distinct_fish"] == 3
+    assert s["min_track_frames"] == s["track_settings"]["min_frames"] == min(n, 3)
+    for k in range(n):
+        ids = np.unique(read_labels(tmp_path / "out" / "masks" / f"frame_{k:06d}.png"))
+        assert ids.tolist() == [0, 1, 2, 3]
