@@ -179,5 +179,6 @@ def counted_per_frame(labels, cfg=None) -> tuple[list[int], int]:
     for i, lab in enumerate(labels):
         counts += [n(o) for _, o, _ in release.push(i, tracker.update(lab, i),
                                                     ids=tracker.last_ids)]
+    tracker.end_of_input()
     counts += [n(o) for _, o, _ in release.flush()]
     return counts, tracker.distinct_count

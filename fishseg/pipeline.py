@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import hashlib
 import math
 import os
@@ -35,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fishseg import checkpoint
-from fishseg.config import Config, TrackConfig, to_dict
+from fishseg.config import Config, to_dict
 from fishseg.counted import CountedTracks
 from fishseg.io.background import BackgroundExport
 from fishseg.io.export import (
@@ -343,8 +342,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         if plane is not None:
             plane = plane.scaled(scale)
             plane.check_frame(w, h)
-        tracker = Tracker(_track_settings(cfg.track, reader, first, stop, frame_step),
-                          border=border, plane=plane)
+        tracker = Tracker(cfg.track, border=border, plane=plane)
         # outputs hold counted fish only, ids 1, 2, ...; the overlay outlines the rest
         # (the writer outlines the left-out detections on the overlay's copy of the frame;
         # the fish pictures are cut from the frame as it is)
@@ -427,6 +425,7 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                 if background_track:
                     times["track_wait"] += time.perf_counter() - t
                 t = time.perf_counter()
+                tracker.end_of_input()   # (an input shorter than track.min_frames)
                 for j, out, img in release.flush():
                     writer.add_frame(j, out, *_frame_parts(img, stamps.pop(j, None)))
                 times["export"] += time.perf_counter() - t
@@ -463,24 +462,6 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         p.unlink()
     stage.rename(out_dir)
     return summary
-
-
-def _track_settings(track: TrackConfig, reader, first: int, stop: int | None,
-                    step: int) -> TrackConfig:
-    """The tracking settings for one input: ``track``, with ``min_frames`` lowered to the
-    number of frames of an image input that has fewer.
-
-    A fish counts once seen in ``min_frames`` frames (3 by default), which keeps out the
-    detections of a video that come and go; one still, or a sequence of two, could
-    otherwise never show a fish. Only image inputs, whose frame count is exact (a video's
-    container may announce too few).
-    """
-    if not reader.is_images or not reader.info.frames:
-        return track
-    n = len(range(first, reader.info.frames if stop is None else stop, step))
-    if n >= track.min_frames:
-        return track
-    return dataclasses.replace(track, min_frames=max(1, n))
 
 
 def _window_frames(source, fps: float, start_s: float, end_s: float | None

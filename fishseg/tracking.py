@@ -48,7 +48,7 @@ when it has any (:meth:`Track.summary`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -389,6 +389,19 @@ class Tracker:
         inside = int(ok.sum())
         return (inside >= _HIDDEN_IN_VIEW * len(lv.ys)
                 and fg[y[ok], x[ok]].sum() >= _HIDDEN_COVER * inside)
+
+    def end_of_input(self) -> None:
+        """Call once the input's last frame is updated: an input of fewer frames than
+        ``cfg.min_frames`` (a single image, a two-frame clip) could never show a fish, so
+        ``min_frames`` becomes its frame count: a fish seen in all of them counts.
+
+        Exact for the counted-fish release too: it holds every frame of such an input
+        until its flush (``decision_delay`` >= ``min_frames - 1`` >= the frame count).
+        """
+        n = self.frames_processed
+        if 0 < n < self.cfg.min_frames:
+            self.cfg = replace(self.cfg, min_frames=n)
+            self.decision_delay = (n - 1) * (self.cfg.max_gap + 1)
 
     # -- state, for resuming an interrupted input ---------------------------------------
 

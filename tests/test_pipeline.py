@@ -20,6 +20,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from fishseg.config import Config, SeparateConfig, SynthConfig, override
+from fishseg.io.images import read_image as read_image_rgb
 from fishseg.io.images import read_labels, write_image
 from fishseg.io.video import FrameReader, VideoWriter, probe
 from fishseg.metrics import count_scores, true_count_range
@@ -698,11 +699,12 @@ def test_inference_settings_in_cfg_are_flagged(belt, tmp_path):
                       cfg=override(quiet.cfg, ["separate.min_area=80"]))
 
 
-@pytest.mark.parametrize("n", [1, 2, 4])
-def test_a_single_still_or_a_short_sequence_counts_its_fish(tmp_path, n):
-    """A fish counts once seen in ``track.min_frames`` (3) frames; an image input with
-    fewer frames lowers that to its frame count, or a still could never show a fish.
-    Three separate drawn fish, riding 6 px a frame: all three are counted whatever n."""
+@pytest.mark.parametrize("n, kind", [(1, "images"), (2, "images"), (4, "images"),
+                                     (2, "video"), (4, "video")])
+def test_a_single_still_or_a_short_input_counts_its_fish(tmp_path, n, kind):
+    """A fish counts once seen in ``track.min_frames`` (3) frames; an input with fewer
+    frames lowers that to its frame count, or a still could never show a fish. Three
+    separate drawn fish, riding 6 px a frame: all three are counted whatever n."""
     import cv2
 
     images, masks = tmp_path / "images", tmp_path / "masks"
@@ -717,6 +719,10 @@ def test_a_single_still_or_a_short_sequence_counts_its_fish(tmp_path, n):
         write_image(images / f"f_{k:02d}.png", rgb)
         write_image(masks / f"f_{k:02d}.png", lab)
     src = images / "f_00.png" if n == 1 else images
+    if kind == "video":
+        src = tmp_path / "clip.mp4"
+        with VideoWriter(src, 25.0, W, H, crf=18) as vw:
+            vw.write(np.stack([read_image_rgb(p) for p in sorted(images.glob("*.png"))]))
     s = segment_video(src, tmp_path / "out", model=OracleModel(masks), overlay=False,
                       gallery=False, progress=False)
     assert s["frames"] == n and s["distinct_fish"] == 3

@@ -372,3 +372,18 @@ def test_last_ids_let_the_release_skip_its_scan():
         assert i == j
         np.testing.assert_array_equal(x, y)
     assert ra.output_id == rb.output_id and len(ra.output_id) >= 4
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_an_input_shorter_than_min_frames_counts_what_it_saw(n):
+    """``end_of_input`` after fewer updates than ``min_frames`` (3): the tracks seen in
+    all of them count; after enough updates nothing changes."""
+    frames, truth = scene(n, (0.0, 5.0), hidden={})
+    tr, _ = run(frames)
+    before = tr.distinct_count
+    tr.end_of_input()
+    whole = sum(1 for t in tr.tracks.values() if t.frames_seen == n)
+    if n < 3:
+        assert before == 0 and tr.cfg.min_frames == n and tr.distinct_count == whole >= 4
+    else:
+        assert tr.cfg.min_frames == 3 and tr.distinct_count == before

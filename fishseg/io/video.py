@@ -322,11 +322,6 @@ class FrameReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @property
-    def is_images(self) -> bool:
-        """Whether the source is image files (their number, ``info.frames``, is exact)."""
-        return self._files is not None
-
     # -- producer (background thread) --------------------------------------------------
 
     def _put(self, item) -> bool:
