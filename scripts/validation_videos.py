@@ -51,7 +51,9 @@ def released_outputs(labels: list[np.ndarray], cfg) -> tuple[list[np.ndarray], i
     the distinct fish."""
     tracker = Tracker(cfg)
     release = CountedTracks(tracker)
-    out = [o for i, lab in enumerate(labels) for _, o, _ in release.push(i, tracker.update(lab, i))]
+    out = [o for i, lab in enumerate(labels)
+           for _, o, _ in release.push(i, tracker.update(lab, i), ids=tracker.last_ids)]
+    tracker.end_of_input()
     out += [o for _, o, _ in release.flush()]
     return out, tracker.distinct_count
 
