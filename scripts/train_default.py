@@ -36,6 +36,19 @@ from fishseg.train import train_on_samples
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _extra_size(spec: str) -> tuple[tuple[int, int], int]:
+    """``"640x360:160"`` -> ((640, 360), 160); a clear error for anything else."""
+    try:
+        size, n = spec.split(":")
+        w, h = (int(v) for v in size.lower().split("x"))
+        n = int(n)
+    except ValueError:
+        raise SystemExit(f"--extra-size {spec!r}: expected WxH:N, e.g. 640x360:160") from None
+    if w < 34 or h < 34 or n < 1:
+        raise SystemExit(f"--extra-size {spec!r}: frames must be at least 34x34 and N >= 1")
+    return (w, h), n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--stills", type=int, default=480, help="synthetic training stills")
@@ -51,10 +64,16 @@ def main() -> None:
     ap.add_argument("--empty", type=int, default=0,
                     help="extra stills of empty belts (no fish: rails, clock, gloves, stains "
                          "only), seed --seed + 1, so the model learns that a belt can be empty")
+    ap.add_argument("--extra-size", action="append", default=[], metavar="WxH:N",
+                    help="N more stills rendered natively at W x H (repeatable; the k-th "
+                         "uses seed --seed + 2 + k), so the model sees belt texture at other "
+                         "scales next to the fish (docs/accuracy.md, 'Frames made at another "
+                         "resolution')")
     ap.add_argument("--render-only", action="store_true", help="only render the stills into --cache")
     ap.add_argument("--curve", default=str(REPO / "docs" / "default_model_curve.png"),
                     help="where to copy the training curve")
     args = ap.parse_args()
+    extra = [_extra_size(spec) for spec in args.extra_size]   # (checked before any work)
 
     cfg = override(load_config(args.config), args.set)
     t0 = time.perf_counter()
@@ -72,6 +91,14 @@ def main() -> None:
                                            workers=args.workers)
         samples += [Sample(f"empty_{i:04d}", im, lab, f"synth-empty:{args.seed + 1}:{i}")
                     for i, (im, lab) in enumerate(zip(e_images, e_labels))]
+    for k, ((w, h), n) in enumerate(extra):
+        seed = args.seed + 2 + k
+        print(f"rendering {n} stills at {w}x{h} (seed {seed})")
+        x_images, x_labels = render_frames(n, seed, dataclasses.replace(cfg.synth, width=w,
+                                                                        height=h),
+                                           stills=True, workers=args.workers)
+        samples += [Sample(f"s{w}x{h}_{i:04d}", im, lab, f"synth:{seed}:{i}@{w}x{h}")
+                    for i, (im, lab) in enumerate(zip(x_images, x_labels))]
     print(f"  {time.perf_counter() - t0:.0f} s; training ...")
     try:
         out = train_on_samples(samples, cfg, args.out)

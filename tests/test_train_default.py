@@ -35,6 +35,28 @@ def test_recipe_with_empty_belts(tmp_path):
     assert (tmp_path / "curve.png").stat().st_size > 0
 
 
+def test_recipe_with_stills_of_other_sizes(tmp_path):
+    """``--extra-size WxH:N`` adds N stills rendered natively at W x H (their own seeds);
+    training takes stills of several sizes together."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "m.fishseg"
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "train_default.py"),
+                        "--stills", "2", "--extra-size", "120x72:2", "--extra-size", "80x48:1",
+                        "--config", str(cfg), "--out", str(out),
+                        "--curve", str(tmp_path / "curve.png"), "--workers", "1"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "rendering 2 stills at 120x72 (seed 103)" in r.stdout
+    assert "rendering 1 stills at 80x48 (seed 104)" in r.stdout
+    assert load_model(out).meta["frames"] == ["still_0000", "still_0001", "s120x72_0000",
+                                              "s120x72_0001", "s80x48_0000"]
+    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "train_default.py"),
+                          "--extra-size", "640by360", "--config", str(cfg), "--out",
+                          str(tmp_path / "x.fishseg")], capture_output=True, text=True)
+    assert bad.returncode != 0 and "expected WxH:N" in bad.stderr
+
+
 def test_empty_belt_stills_hold_no_fish_but_a_belt():
     """What ``--empty`` renders: the belt and its fixtures, no fish (all labels 0)."""
     import dataclasses
