@@ -636,7 +636,9 @@ def done_message(s: dict) -> str:
     """The detail of a done input for the results table (both engines)."""
     msg = f"{s['frames']} frames, {s['distinct_fish']} fish"
     if s.get("skipped_frames"):
-        msg += f", {len(s['skipped_frames'])} unreadable frames skipped"
+        n = len(s["skipped_frames"])
+        msg += (f", {n} frame{'s' if n > 1 else ''} skipped ({s['skipped_frames'][0]}"
+                f"{'; all listed in summary.json' if n > 1 else ''})")
     il = s.get("interlace") or {}
     if il.get("looks_interlaced") and not il.get("deinterlaced"):
         msg += (f"; looks interlaced (combing in {100 * il['comb_score']:.1f}% of the first "

@@ -157,6 +157,20 @@ def test_image_folder_with_a_broken_file(tmp_path):
     assert [bar_of(f) for _, b in FrameReader(files, 4) for f in b] == [3, 0]
 
 
+def test_image_folder_with_an_image_of_another_size(tmp_path):
+    """A folder is one camera's frames: an image of another size is skipped, and the
+    message names it, both sizes, and what to do instead."""
+    d = tmp_path / "imgs"
+    write_image(d / "a.png", frame(0))
+    write_image(d / "b.png", np.zeros((50, 70, 3), np.uint8))
+    write_image(d / "c.png", frame(2))
+    r = FrameReader(d, 4)
+    assert [bar_of(f) for _, b in r for f in b] == [0, 2]
+    assert len(r.errors) == 1 and r.errors[0].index == 1
+    msg = r.errors[0].message
+    assert "b.png" in msg and "70x50" in msg and f"{W}x{H}" in msg and "inputs of their own" in msg
+
+
 def test_early_close_stops_the_thread(tmp_path):
     p = write(tmp_path / "v.mp4", 20)
     r = FrameReader(p, 2, prefetch=1)

@@ -369,7 +369,9 @@ class FrameReader:
                 img = images.read_image(f)
                 if img.shape[:2] != shape:
                     raise VideoError(f"{f}: size {img.shape[1]}x{img.shape[0]} differs from "
-                                     f"the first image's {shape[1]}x{shape[0]}")
+                                     f"the first image's {shape[1]}x{shape[0]} (a folder is one "
+                                     "camera's frames in order: give images of another size "
+                                     "as inputs of their own)")
             except ValueError as e:  # ImageError and VideoError are ValueErrors
                 self._fail(FrameError(i, str(f), str(e)))
                 continue
