@@ -9,7 +9,7 @@ shows as "don't care" (:func:`fishseg.metrics.true_count_range`; the measure the
 pipeline issue's bound is checked with).
 
     .venv/bin/python scripts/eval_counts.py [--model M] [--videos 24:2026 60:2026 ...]
-        [--set "model.extra_widths=[800,960]" --set model.tta=true] [--oracle]
+        [--set "model.extra_widths=[800,960]" --set model.tta=true] [--oracle] [--size 640x360]
 
 ``--oracle`` replaces the network by the target maps of the true masks (perfect maps,
 separation areas as ``fishseg tune`` picks them for maps this sharp): what is left is
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fishseg.config import override
+from fishseg.config import SynthConfig, override
 from fishseg.io.images import read_label_folder, read_labels
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.model.bundle import load_model
@@ -52,6 +52,17 @@ class OracleMaps:
         return target_maps(labels, self.cfg.targets.edge_width)
 
 
+def _size(spec: str) -> tuple[int, int]:
+    """``"640x360"`` -> (640, 360)."""
+    try:
+        w, h = (int(v) for v in spec.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected WxH, e.g. 640x360") from None
+    if w < 34 or h < 34:
+        raise argparse.ArgumentTypeError(f"{spec!r}: frames must be at least 34x34")
+    return w, h
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
@@ -59,6 +70,10 @@ def main() -> None:
                     help="FRAMES:SEED of each generated video")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override of the model, e.g. model.tta=true")
+    ap.add_argument("--size", type=_size, default=None, metavar="WxH",
+                    help="render the videos natively at this size (default 1280x720): the "
+                         "belt's texture is drawn at fixed pixel sizes, so this is another "
+                         "camera, not the same video downscaled")
     ap.add_argument("--oracle", action="store_true",
                     help="perfect maps (the true masks' targets) instead of a model")
     args = ap.parse_args()
@@ -69,6 +84,10 @@ def main() -> None:
         model.cfg = override(model.cfg, args.set)
         print(f"model {args.model or 'bundled default'} (checksum {model.checksum[:12]})"
               f"{' with ' + ', '.join(args.set) if args.set else ''}\n")
+    synth_cfg = None
+    if args.size:
+        synth_cfg = SynthConfig(width=args.size[0], height=args.size[1])
+        print(f"videos rendered at {args.size[0]}x{args.size[1]}\n")
     print("| video (frames, seed) | true fish | fish_in_view MAE (don't care / all) "
           "| tracks_in_view MAE (don't care / all) | distinct found | tracks started |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -76,7 +95,7 @@ def main() -> None:
         frames, seed = (int(x) for x in spec.split(":"))
         with tempfile.TemporaryDirectory(prefix="fishseg-counts-") as tmp:
             t = Path(tmp)
-            meta = synthesize(t / "in", frames=frames, seed=seed, progress=False)
+            meta = synthesize(t / "in", frames=frames, seed=seed, cfg=synth_cfg, progress=False)
             if args.oracle:
                 model = OracleMaps(t / "in" / "masks")
             s = segment_video(t / "in" / "video.mp4", t / "out", model=model, progress=False,
