@@ -287,7 +287,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model = load_model(args.model)
         model.cfg = cfg = _config(args, base=model.cfg)
     evaluate(args.data, model=model, method=args.method, cfg=cfg, report_dir=args.report,
-             json_path=args.json, progress=not args.quiet)
+             json_path=args.json, progress=not args.quiet, show=True)
     for what, where in (("JSON", args.json), ("report", args.report)):
         if where:
             print(f"{what} written to {where}")

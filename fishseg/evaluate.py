@@ -240,7 +240,7 @@ def summary_table(results: dict[str, dict]) -> str:
 def evaluate(data: Any, *, model: Any = None, method: str | Method = "fishseg",
              cfg: Config | None = None, report_dir: str | os.PathLike | None = None,
              json_path: str | os.PathLike | None = None, progress: bool = True,
-             batch_size: int = 4) -> dict:
+             batch_size: int = 4, show: bool | None = None) -> dict:
     """Run a method on an annotated dataset, score it, print and write the results.
 
     Args:
@@ -254,8 +254,10 @@ def evaluate(data: Any, *, model: Any = None, method: str | Method = "fishseg",
         report_dir: if given, write ``metrics.json``, ``summary.md`` and the PNGs of
             :func:`fishseg.report.write_report` there.
         json_path: if given, write the result there as JSON.
-        progress: tqdm bar and the printed table.
+        progress: show a tqdm bar.
         batch_size: frames per ``segment`` call.
+        show: print the results table (default: as ``progress``; ``fishseg evaluate``
+            always prints it, ``-q`` only hides the bar).
 
     Returns:
         the result: ``method``, ``data``, ``frames``, ``summary`` (:func:`summary`),
@@ -294,7 +296,7 @@ def evaluate(data: Any, *, model: Any = None, method: str | Method = "fishseg",
         atomic_write(Path(report_dir) / "metrics.json", text.encode())
         atomic_write(Path(report_dir) / "summary.md", (summary_table({m.name: result}) + "\n").encode())
         write_report(report_dir, result, samples, preds)
-    if progress:
+    if progress if show is None else show:
         tqdm.write(f"{m.name} on {where}: {len(samples)} frames, {result['counts']['true_total']} fish")
         tqdm.write(summary_table({m.name: result}))
     return result

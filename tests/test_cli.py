@@ -161,6 +161,19 @@ def test_clock_times_on_the_command_line(capsys, tmp_path):
         assert e.value.code == 2 and flag in err and repr(text) in err
 
 
+def test_quiet_evaluate_still_prints_its_results(tmp_path, capsys):
+    """``-q`` hides the progress bars only: the results table is what was asked for
+    (it printed nothing at all before)."""
+    data = tmp_path / "stills"
+    assert main(["-q", "synth", str(data), "--stills", "1", "--seed", "1005", "--width", "320",
+                 "--height", "192"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--data", str(data), "--method", "classical", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "classical on" in out and "| classical |" in out and "AP@0.5" in out
+    assert "%|" not in err  # and no bar
+
+
 def test_evaluate_applies_set_to_the_models_settings(tmp_path):
     """``fishseg evaluate --set separate.*`` changes how the model separates (it was
     ignored before: evaluate used the settings stored in the bundle)."""

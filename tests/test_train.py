@@ -152,9 +152,11 @@ def _interrupt_at(monkeypatch, step, error=None):
     monkeypatch.setattr(LossWatch, "update", patched)
 
 
-def test_an_interrupted_training_resumes_to_the_same_model(trained, tmp_path, monkeypatch):
+def test_an_interrupted_training_resumes_to_the_same_model(trained, tmp_path, monkeypatch,
+                                                           capsys):
     """Ctrl-C saves the training's state at the end of the step under way; the same call
-    then resumes there and writes the weights an uninterrupted run writes."""
+    then resumes there, says so (even with the bars off), and writes the weights an
+    uninterrupted run writes."""
     from fishseg.model.resume import state_path
 
     out = tmp_path / "m.fishseg"
@@ -164,7 +166,9 @@ def test_an_interrupted_training_resumes_to_the_same_model(trained, tmp_path, mo
         train_on_samples(toy_samples(4), from_dict(TINY), out, progress=False)
     assert state_path(out).is_file() and not out.exists()
     monkeypatch.undo()
+    capsys.readouterr()
     train_on_samples(toy_samples(4), from_dict(TINY), out, progress=False)
+    assert f"resuming the training saved in {state_path(out)} after step 12" in capsys.readouterr().out
     got, ref = FishsegModel.load(out), FishsegModel.load(trained[0])
     assert got.meta["resumed_after_steps"] == [12] and not state_path(out).exists()
     for k, v in ref.arrays().items():

@@ -195,8 +195,8 @@ def fit(source: PatchSource, train_centres: np.ndarray, val_centres: np.ndarray,
         resume.set_rng_state(rng, meta["rng"])
         first = meta["step"] + 1
         hist.resumed_at.append(meta["step"])
-        if progress:
-            tqdm.write(f"resuming the training saved in {checkpoint} after step {meta['step']}")
+        # said even with the bars off (-q): a resumed run must not pass for a fresh one
+        tqdm.write(f"resuming the training saved in {checkpoint} after step {meta['step']}")
 
     def save(step: int) -> None:
         nonlocal checkpoint
