@@ -77,9 +77,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         path = train_pixel_forest(load_datasets(args.data), cfg, args.out,
                                   progress=not args.quiet)
     else:
-        from fishseg.train import train_and_evaluate
+        from fishseg.model.bundle import FishsegModel
+        from fishseg.train import train_and_evaluate, training_summary
 
         path = train_and_evaluate(args.data, args.out, cfg, progress=not args.quiet)
+        print(training_summary(FishsegModel.load(path).meta, path))
     print(f"model written to {path}")
     return 0
 

@@ -232,6 +232,34 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
     return path
 
 
+def training_summary(meta: dict, path: str | Path) -> str:
+    """What ``fishseg train`` says when it is done, from a bundle's ``meta``: frames,
+    steps and time, how good the model is on its validation frames, the separation
+    tuning and where the training curve is. Lines without a final newline."""
+    path = Path(path)
+    frames, val = meta.get("frames", []), meta.get("val_frames", [])
+    lines = [f"trained on {len(frames) - len(val)} frames, validated on {len(val)}"
+             f"{' (' + ', '.join(val[:3]) + (', ...' if len(val) > 3 else '') + ')' if val else ''}"
+             f": best validation loss {meta['best_val_loss']:.3f} at step {meta['best_step']}"
+             f"{', resumed after step ' + str(meta['resumed_after_steps'][-1]) if meta.get('resumed_after_steps') else ''}"
+             f", {meta.get('train_seconds', float('nan')):.0f} s"]
+    vs = meta.get("val_scores")
+    if vs:
+        lines.append(f"validation frames: fg IoU {vs['fg_iou']:.3f}, edge F1 {vs['edge_f1']:.3f} "
+                     f"(boundary tolerance 2 px)")
+    tune = meta.get("separation_tuning")
+    if tune and "skipped" in tune:
+        lines.append(f"separation not re-tuned: {tune['skipped']}")
+    elif tune:
+        b, a = tune["before"], tune["after"]
+        lines.append(f"separation tuned on {tune['frames']} validation frame"
+                     f"{'s' if tune['frames'] != 1 else ''}: AP@0.5 {b['ap50']:.3f} -> "
+                     f"{a['ap50']:.3f}, count MAE {b['count_mae']:.2f} -> {a['count_mae']:.2f}")
+    if meta.get("curve"):
+        lines.append(f"training curve: {path.with_name(meta['curve'])}")
+    return "\n".join(lines)
+
+
 def training_key(cfg: Config, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                  init_model: FishsegModel | None) -> dict:
     """Identity of a training run, for resuming it (:func:`fishseg.model.resume.same_run`):

@@ -232,3 +232,6 @@ def test_cli_train_init(base, tmp_path, capsys):
     assert rc == 0 and out.is_file()
     m = FishsegModel.load(out)
     assert m.meta["init"]["checksum"] == FishsegModel.load(base).checksum
+    printed = capsys.readouterr().out
+    assert "validated on 1" in printed and "validation frames: fg IoU" in printed
+    assert f"model written to {out}" in printed

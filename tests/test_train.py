@@ -9,7 +9,7 @@ import pytest
 from fishseg.config import from_dict
 from fishseg.model.bundle import FishsegModel
 from fishseg.model.fit import TrainingError
-from fishseg.train import split_frames, train_on_samples
+from fishseg.train import split_frames, train_on_samples, training_summary
 
 TINY = {"model": {"features": [4, 8, 16], "code_dim": 4, "processing_width": 64},
         "train": {"steps": 30, "batch_size": 32, "eval_every": 10, "warmup_steps": 3,
@@ -50,6 +50,25 @@ def test_bundle_and_curve_written(trained):
     assert m.meta["val_frames"] and set(m.meta["val_scores"]) == {"fg_iou", "edge_f1"}
     fg, edge = m.predict_maps(toy_samples(1, seed=9)[0].image)
     assert fg.shape == edge.shape == (1, 48, 64)
+
+
+def test_training_summary_says_what_the_bundle_holds(trained):
+    """What ``fishseg train`` prints when done: frame counts, the best step, the
+    validation scores and tuning as the bundle records them, and the curve's path."""
+    a, _ = trained
+    meta = FishsegModel.load(a).meta
+    text = training_summary(meta, a)
+    n_val = len(meta["val_frames"])
+    assert f"trained on {len(meta['frames']) - n_val} frames, validated on {n_val}" in text
+    assert f"best validation loss {meta['best_val_loss']:.3f} at step {meta['best_step']}" in text
+    vs = meta["val_scores"]
+    assert f"fg IoU {vs['fg_iou']:.3f}, edge F1 {vs['edge_f1']:.3f}" in text
+    t = meta["separation_tuning"]
+    assert (f"AP@0.5 {t['before']['ap50']:.3f} -> {t['after']['ap50']:.3f}" in text)
+    assert text.splitlines()[-1] == f"training curve: {a.with_name('a.curve.png')}"
+    skipped = {**meta, "separation_tuning": {"skipped": "2 fish"}, "resumed_after_steps": [7]}
+    text = training_summary(skipped, a)
+    assert "separation not re-tuned: 2 fish" in text and "resumed after step 7" in text
 
 
 def test_same_seed_same_model(trained):
