@@ -634,7 +634,7 @@ def interlace_note(scores: Sequence[float], deinterlaced: bool) -> dict:
 
 def done_message(s: dict) -> str:
     """The detail of a done input for the results table (both engines)."""
-    msg = f"{s['frames']} frames, {s['distinct_fish']} fish"
+    msg = f"{s['frames']} frame{'' if s['frames'] == 1 else 's'}, {s['distinct_fish']} fish"
     if s.get("skipped_frames"):
         n = len(s["skipped_frames"])
         msg += (f", {n} frame{'s' if n > 1 else ''} skipped ({s['skipped_frames'][0]}"

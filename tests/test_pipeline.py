@@ -26,6 +26,7 @@ from fishseg.io.video import FrameReader, VideoWriter, probe
 from fishseg.metrics import count_scores, true_count_range
 from fishseg.pipeline import (
     InputResult,
+    done_message,
     expand_inputs,
     named_inputs,
     results_table,
@@ -730,3 +731,15 @@ def test_a_single_still_or_a_short_input_counts_its_fish(tmp_path, n, kind):
     for k in range(n):
         ids = np.unique(read_labels(tmp_path / "out" / "masks" / f"frame_{k:06d}.png"))
         assert ids.tolist() == [0, 1, 2, 3]
+
+
+def test_done_message_counts_and_skipped_frames():
+    """The results table's detail: singular and plural, and the first skipped frame's
+    reason with a pointer to the rest."""
+    assert done_message({"frames": 1, "distinct_fish": 3}) == "1 frame, 3 fish"
+    one = done_message({"frames": 4, "distinct_fish": 2, "skipped_frames": ["frame 2: b.png: broken"]})
+    assert one == "4 frames, 2 fish, 1 frame skipped (frame 2: b.png: broken)"
+    two = done_message({"frames": 4, "distinct_fish": 2,
+                        "skipped_frames": ["frame 2: b.png: broken", "frame 3: c.png: broken"]})
+    assert two == ("4 frames, 2 fish, 2 frames skipped (frame 2: b.png: broken; all listed in "
+                   "summary.json)")
