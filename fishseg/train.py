@@ -238,11 +238,15 @@ def training_summary(meta: dict, path: str | Path) -> str:
     tuning and where the training curve is. Lines without a final newline."""
     path = Path(path)
     frames, val = meta.get("frames", []), meta.get("val_frames", [])
-    lines = [f"trained on {len(frames) - len(val)} frames, validated on {len(val)}"
-             f"{' (' + ', '.join(val[:3]) + (', ...' if len(val) > 3 else '') + ')' if val else ''}"
-             f": best validation loss {meta['best_val_loss']:.3f} at step {meta['best_step']}"
-             f"{', resumed after step ' + str(meta['resumed_after_steps'][-1]) if meta.get('resumed_after_steps') else ''}"
-             f", {meta.get('train_seconds', float('nan')):.0f} s"]
+    first = f"trained on {len(frames) - len(val)} frames, validated on {len(val)}"
+    if val:
+        first += f" ({', '.join(val[:3])}{', ...' if len(val) > 3 else ''})"
+    first += f": best validation loss {meta['best_val_loss']:.3f} at step {meta['best_step']}"
+    if meta.get("resumed_after_steps"):
+        first += f", resumed after step {meta['resumed_after_steps'][-1]}"
+    if "train_seconds" in meta:
+        first += f", {meta['train_seconds']:.0f} s"
+    lines = [first]
     vs = meta.get("val_scores")
     if vs:
         lines.append(f"validation frames: fg IoU {vs['fg_iou']:.3f}, edge F1 {vs['edge_f1']:.3f} "
