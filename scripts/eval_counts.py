@@ -9,7 +9,8 @@ shows as "don't care" (:func:`fishseg.metrics.true_count_range`; the measure the
 pipeline issue's bound is checked with).
 
     .venv/bin/python scripts/eval_counts.py [--model M] [--videos 24:2026 60:2026 ...]
-        [--set "model.extra_widths=[800,960]" --set model.tta=true] [--oracle] [--size 640x360]
+        [--set "model.extra_widths=[800,960]" --set model.tta=true] [--oracle] [--size 640x360] \\
+        [--mean-with OTHER.fishseg]
 
 ``--oracle`` replaces the network by the target maps of the true masks (perfect maps,
 separation areas as ``fishseg tune`` picks them for maps this sharp): what is left is
@@ -24,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from mean_maps import MeanMaps
 
 from fishseg.config import SynthConfig, override
 from fishseg.io.images import read_label_folder, read_labels
@@ -74,6 +76,9 @@ def main() -> None:
                     help="render the videos natively at this size (default 1280x720): the "
                          "belt's texture is drawn at fixed pixel sizes, so this is another "
                          "camera, not the same video downscaled")
+    ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
+                    help="score the mean of --model's maps and these models' (separation "
+                         "and tracking settings from --model; scripts/mean_maps.py)")
     ap.add_argument("--oracle", action="store_true",
                     help="perfect maps (the true masks' targets) instead of a model")
     args = ap.parse_args()
@@ -81,8 +86,13 @@ def main() -> None:
         print("oracle maps (target maps of the true masks)\n")
     else:
         model = load_model(args.model)
+        if args.mean_with:
+            model = MeanMaps([model, *(load_model(m) for m in args.mean_with)])
         model.cfg = override(model.cfg, args.set)
-        print(f"model {args.model or 'bundled default'} (checksum {model.checksum[:12]})"
+        name = args.model or "bundled default"
+        if args.mean_with:
+            name += f", its maps averaged with those of {', '.join(args.mean_with)}"
+        print(f"model {name} (checksum {model.checksum[:12]})"
               f"{' with ' + ', '.join(args.set) if args.set else ''}\n")
     synth_cfg = None
     if args.size:

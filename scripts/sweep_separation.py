@@ -14,7 +14,8 @@ duplicates / not a fish) with the mean IDF1, as ``sweep_tracking.py`` prints the
         [--fg-threshold 0.5 0.6] [--core-fg 0.5 0.6 0.7 0.8] [--core-edge 0.2 0.3] \\
         [--min-marker-area 160] [--min-area 60 200] [--tail-ratio 0 0.3] \\
         [--tail-axial 1.0 1.2] [--tail-offaxis 0.25] \\
-        [--set "model.extra_widths=[800,960]"] [--cache runs/sweep-maps]
+        [--set "model.extra_widths=[800,960]"] [--cache runs/sweep-maps] \\
+        [--mean-with OTHER.fishseg]
 
 ``--cache DIR`` keeps each video's maps (float16, one .npz per video and model checksum,
 ~150 MB for 60 frames at 1280x720) for the next run with the same model and settings.
@@ -37,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from mean_maps import MeanMaps
 from validation_videos import generated_videos, released_outputs, tracks_by_truth
 
 from fishseg.config import override
@@ -109,12 +111,17 @@ def main() -> None:
                          "model.tta=true")
     ap.add_argument("--cache", type=Path, metavar="DIR",
                     help="keep each video's maps here (one .npz per video and model checksum)")
+    ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
+                    help="sweep on the mean of --model's maps and these models' "
+                         "(scripts/mean_maps.py; the base settings are --model's)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="processes scoring the settings (needs --cache; default 1: this one)")
     args = ap.parse_args()
     if args.jobs > 1 and args.cache is None:
         ap.error("--jobs needs --cache: the workers read the maps from it")
     model = load_model(args.model)
+    if args.mean_with:
+        model = MeanMaps([model, *(load_model(m) for m in args.mean_with)])
     if args.set:
         model.cfg = override(model.cfg, args.set)
     base = model.cfg.separate
@@ -149,7 +156,10 @@ def main() -> None:
                 np.savez_compressed(f, fg=fg, boundary=b, sure=v.sure, possible=v.possible,
                                     truth=v.truth, fish_count=v.fish_count)
             print(f"maps of {v.spec}: {v.frames} frames, {v.fish_count} fish", flush=True)
-    print(f"\nmodel {args.model or 'bundled default'}"
+    name = args.model or "bundled default"
+    if args.mean_with:
+        name += f", its maps averaged with those of {', '.join(args.mean_with)}"
+    print(f"\nmodel {name}"
           f"{' with ' + ', '.join(args.set) if args.set else ''}, {model.channels} maps "
           f"(separated on {'contact' if model.channels > 2 else 'edge'})\n")
     print("| fg_threshold | core_fg | core_edge | min_marker_area | min_area | tail_ratio | "

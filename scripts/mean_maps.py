@@ -1,0 +1,46 @@
+"""Several models as one: the mean of their fg and edge maps (for the evaluation scripts).
+
+``eval_counts.py --mean-with M2`` and ``sweep_separation.py --mean-with M2`` score the
+mean of ``--model``'s maps and M2's. Averaging the bundled default's maps with another
+network's was measured to beat either alone (docs/accuracy.md, section 1, "The bundled
+default and B together"); this makes that measurement one command. A bundle holds one
+network, so this is not yet something ``fishseg segment`` can use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from fishseg.separate import separation_maps
+
+
+class MeanMaps:
+    """The mean of several models' (fg, edge) maps; everything else from the first.
+
+    Args:
+        models: loaded bundles (:class:`fishseg.model.bundle.FishsegModel`), the first
+            giving the settings (separation, tracking, ...) and the other attributes.
+    """
+
+    def __init__(self, models):
+        if len(models) < 2:
+            raise ValueError("a mean of maps needs at least two models")
+        self.models = list(models)
+        self.cfg = dataclasses.replace(self.models[0].cfg)
+        joined = "+".join(m.checksum for m in self.models)
+        self.checksum = hashlib.sha256(joined.encode()).hexdigest()
+
+    def predict_maps(self, frames):
+        """frames (B, H, W, 3) uint8 -> (fg, boundary), each (B, H, W) float32: the mean
+        of the models' separation maps (each model at its own inference settings)."""
+        maps = [separation_maps(m, frames) for m in self.models]
+        n = len(maps)
+        return sum(fg for fg, _ in maps) / n, sum(e for _, e in maps) / n
+
+    separation_maps = predict_maps   # the pipeline and the sweeps ask for this one
+
+    def __getattr__(self, name):
+        if name == "models":   # not set yet (a copy): no recursion
+            raise AttributeError(name)
+        return getattr(self.models[0], name)
