@@ -1,7 +1,7 @@
 """Map quality of one or more model bundles on synthetic stills none of them trained on.
 
     .venv/bin/python scripts/eval_maps.py [MODEL ...] [--seed 707] [--stills N] [--tta]
-        [--set model.extra_widths=[800,960]]
+        [--set model.extra_widths=[800,960]] [--mean-with OTHER.fishseg]
 
 For each model (default: the bundled ones) prints foreground IoU and edge precision,
 recall and F1 at 2 px (:func:`fishseg.metrics.map_scores`), with the edge map thinned by
@@ -19,6 +19,7 @@ import os
 import time
 
 import numpy as np
+from mean_maps import MeanMaps
 
 from fishseg.config import SynthConfig, override
 from fishseg.metrics import map_scores
@@ -35,6 +36,9 @@ def main() -> None:
     ap.add_argument("--tta", action="store_true", help="also with test-time flips")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for inference, e.g. model.extra_widths=[800,960]")
+    ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
+                    help="score the mean of each model's maps and these models' "
+                         "(scripts/mean_maps.py)")
     args = ap.parse_args()
     if args.stills is None:
         args.stills = 24 if args.seed == 707 else 30
@@ -45,8 +49,11 @@ def main() -> None:
     print("| model | widths | tta | fg IoU | edge P | edge R | edge F1 (nms) | edge F1 (skeleton) | s |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
-        model = load_model(name)
-        model.cfg = override(model.cfg, args.set)
+        members = [load_model(m) for m in (name, *args.mean_with)]
+        for m in members:   # --set is for inference: each network's own settings
+            m.cfg = override(m.cfg, args.set)
+        model = MeanMaps(members) if args.mean_with else members[0]
+        label = " + ".join(os.path.basename(m) for m in (name, *args.mean_with))
         for tta in ((False, True) if args.tta else (False,)):
             t0 = time.perf_counter()
             fg, edge = (np.asarray(m) for m in model.predict_maps(images, tta=tta))
@@ -54,7 +61,7 @@ def main() -> None:
             sk = map_scores(fg, edge, labels, thinning="skeleton")
             widths = ", ".join(str(w) for w in (model.cfg.model.processing_width,
                                                  *model.cfg.model.extra_widths))
-            print(f"| {os.path.basename(name)} | {widths} | "
+            print(f"| {label} | {widths} | "
                   f"{'yes' if tta else 'no'} | {s['fg_iou']:.3f} | {s['edge_precision']:.3f} | "
                   f"{s['edge_recall']:.3f} | {s['edge_f1']:.3f} | {sk['edge_f1']:.3f} | "
                   f"{time.perf_counter() - t0:.0f} |", flush=True)

@@ -31,16 +31,24 @@ class MeanMaps:
         joined = "+".join(m.checksum for m in self.models)
         self.checksum = hashlib.sha256(joined.encode()).hexdigest()
 
-    def predict_maps(self, frames):
-        """frames (B, H, W, 3) uint8 -> (fg, boundary), each (B, H, W) float32: the mean
-        of the models' separation maps (each model at its own inference settings)."""
-        maps = [separation_maps(m, frames) for m in self.models]
-        n = len(maps)
-        return sum(fg for fg, _ in maps) / n, sum(e for _, e in maps) / n
+    def predict_maps(self, frames, **kwargs):
+        """frames (B, H, W, 3) uint8 -> (fg, edge), each (B, H, W) float32: the mean of
+        the models' ``predict_maps(frames, **kwargs)`` (e.g. ``tta=True``), each model at
+        its own inference settings."""
+        return _mean([m.predict_maps(frames, **kwargs) for m in self.models])
 
-    separation_maps = predict_maps   # the pipeline and the sweeps ask for this one
+    def separation_maps(self, frames):
+        """frames (B, H, W, 3) uint8 -> (fg, boundary) float32 (B, H, W): the mean of the
+        maps each model separates on (the pipeline and the sweeps ask for these)."""
+        return _mean([separation_maps(m, frames) for m in self.models])
 
     def __getattr__(self, name):
         if name == "models":   # not set yet (a copy): no recursion
             raise AttributeError(name)
         return getattr(self.models[0], name)
+
+
+def _mean(maps):
+    """[(fg, boundary), ...] -> their mean, element by element, in the order given."""
+    n = len(maps)
+    return sum(fg for fg, _ in maps) / n, sum(b for _, b in maps) / n

@@ -66,3 +66,27 @@ def test_sweep_separation_with_the_mean_of_a_model_and_itself(tmp_path):
         tables.append([line for line in r.stdout.splitlines() if line.startswith("| 0.")])
     assert len(tables[0]) == 2 and tables[0] == tables[1]
     assert len(list(tmp_path.glob("4_3_*_maps.npz"))) == 2
+
+
+def test_eval_maps_with_the_mean_of_a_model_and_itself():
+    """``eval_maps.py --mean-with``: the model's own scores for a mean with itself (the
+    label names both), other scores for a mean with another model."""
+    def rows(*extra):
+        r = subprocess.run([sys.executable, str(SCRIPTS / "eval_maps.py"), "fast", "--seed", "5",
+                            "--stills", "2", *extra], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return [line.split("|")[1:-2] for line in r.stdout.splitlines()
+                if line.startswith("| fast")]   # label .. skeleton F1, without the seconds
+    alone, itself, other = rows(), rows("--mean-with", "fast"), rows("--mean-with", "default")
+    assert len(alone) == 1 and alone[0][0].strip() == "fast"
+    assert itself[0][0].strip() == "fast + fast" and itself[0][1:] == alone[0][1:]
+    assert other[0][0].strip() == "fast + default" and other[0][3:] != alone[0][3:]
+
+
+def test_predict_maps_passes_test_time_flips_on(two):
+    a, b = two
+    frames, _ = render_frames(1, 6, SynthConfig(width=160, height=96), stills=True, workers=1)
+    fg, _ = MeanMaps([a, b]).predict_maps(frames, tta=True)
+    fa, _ = a.predict_maps(frames, tta=True)
+    fb, _ = b.predict_maps(frames, tta=True)
+    np.testing.assert_allclose(np.asarray(fg), (np.asarray(fa) + np.asarray(fb)) / 2, atol=1e-6)
