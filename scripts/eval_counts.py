@@ -25,12 +25,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from mean_maps import MeanMaps
+from mean_maps import load_models
 
-from fishseg.config import SynthConfig, override
+from fishseg.config import SynthConfig
 from fishseg.io.images import read_label_folder, read_labels
 from fishseg.metrics import count_scores, true_count_range
-from fishseg.model.bundle import load_model
 from fishseg.pipeline import segment_video
 from fishseg.synth import synthesize
 
@@ -85,10 +84,7 @@ def main() -> None:
     if args.oracle:
         print("oracle maps (target maps of the true masks)\n")
     else:
-        model = load_model(args.model)
-        if args.mean_with:
-            model = MeanMaps([model, *(load_model(m) for m in args.mean_with)])
-        model.cfg = override(model.cfg, args.set)
+        model = load_models(args.model, args.mean_with, args.set)
         name = args.model or "bundled default"
         if args.mean_with:
             name += f", its maps averaged with those of {', '.join(args.mean_with)}"

@@ -19,11 +19,11 @@ import os
 import time
 
 import numpy as np
-from mean_maps import MeanMaps
+from mean_maps import load_models
 
-from fishseg.config import SynthConfig, override
+from fishseg.config import SynthConfig
 from fishseg.metrics import map_scores
-from fishseg.model.bundle import BUNDLED_MODELS, load_model
+from fishseg.model.bundle import BUNDLED_MODELS
 from fishseg.synth import render_frames
 
 
@@ -49,10 +49,7 @@ def main() -> None:
     print("| model | widths | tta | fg IoU | edge P | edge R | edge F1 (nms) | edge F1 (skeleton) | s |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
-        members = [load_model(m) for m in (name, *args.mean_with)]
-        for m in members:   # --set is for inference: each network's own settings
-            m.cfg = override(m.cfg, args.set)
-        model = MeanMaps(members) if args.mean_with else members[0]
+        model = load_models(name, args.mean_with, args.set)
         label = " + ".join(os.path.basename(m) for m in (name, *args.mean_with))
         for tta in ((False, True) if args.tta else (False,)):
             t0 = time.perf_counter()

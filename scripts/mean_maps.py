@@ -1,7 +1,7 @@
 """Several models as one: the mean of their fg and edge maps (for the evaluation scripts).
 
-``eval_counts.py --mean-with M2`` and ``sweep_separation.py --mean-with M2`` score the
-mean of ``--model``'s maps and M2's. Averaging the bundled default's maps with another
+``eval_maps.py``, ``eval_counts.py`` and ``sweep_separation.py`` take ``--mean-with M2``:
+they score the mean of their model's maps and M2's (:func:`load_models`). Averaging the bundled default's maps with another
 network's was measured to beat either alone (docs/accuracy.md, section 1, "The bundled
 default and B together"); this makes that measurement one command. A bundle holds one
 network, so this is not yet something ``fishseg segment`` can use.
@@ -12,7 +12,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+from fishseg.config import override
+from fishseg.model.bundle import load_model
 from fishseg.separate import separation_maps
+
+
+def load_models(name, mean_with=(), sets=()):
+    """The model a script scores: ``name`` loaded, or the :class:`MeanMaps` of it and
+    ``mean_with``. ``sets`` (``KEY=VALUE`` overrides) go to every network's own settings
+    before the mean is made, so inference settings reach each network's maps and the
+    rest (separation, tracking) the mean's, which are the first model's."""
+    models = [load_model(n) for n in (name, *mean_with)]
+    for m in models:
+        m.cfg = override(m.cfg, list(sets))
+    return MeanMaps(models) if mean_with else models[0]
 
 
 class MeanMaps:

@@ -38,13 +38,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from mean_maps import MeanMaps
+from mean_maps import load_models
 from validation_videos import generated_videos, released_outputs, tracks_by_truth
 
-from fishseg.config import override
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores
-from fishseg.model.bundle import load_model
 from fishseg.separate import frame_areas, separate, separation_maps
 from fishseg.track_metrics import track_scores
 
@@ -119,11 +117,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.jobs > 1 and args.cache is None:
         ap.error("--jobs needs --cache: the workers read the maps from it")
-    model = load_model(args.model)
-    if args.mean_with:
-        model = MeanMaps([model, *(load_model(m) for m in args.mean_with)])
-    if args.set:
-        model.cfg = override(model.cfg, args.set)
+    model = load_models(args.model, args.mean_with, args.set)
     base = model.cfg.separate
     grid = {"fg_threshold": args.fg_threshold or [base.fg_threshold],
             "core_fg": args.core_fg or [base.core_fg],

@@ -15,7 +15,7 @@ from fishseg.synth import render_frames
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
-from mean_maps import MeanMaps  # noqa: E402
+from mean_maps import MeanMaps, load_models  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,13 @@ def test_predict_maps_passes_test_time_flips_on(two):
     fa, _ = a.predict_maps(frames, tta=True)
     fb, _ = b.predict_maps(frames, tta=True)
     np.testing.assert_allclose(np.asarray(fg), (np.asarray(fa) + np.asarray(fb)) / 2, atol=1e-6)
+
+
+def test_load_models_gives_the_overrides_to_every_network():
+    """``--set`` reaches each network's own settings (so inference settings change each
+    one's maps) and the mean's (its separation and tracking)."""
+    one = load_models("fast", sets=["separate.min_area=77"])
+    assert not isinstance(one, MeanMaps) and one.cfg.separate.min_area == 77
+    m = load_models("fast", ["default"], ["model.processing_width=320", "separate.min_area=77"])
+    assert isinstance(m, MeanMaps) and [x.cfg.model.processing_width for x in m.models] == [320, 320]
+    assert m.cfg.model.processing_width == 320 and m.cfg.separate.min_area == 77
