@@ -105,6 +105,28 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_combine(args: argparse.Namespace) -> int:
+    from fishseg.model.bundle import load_model
+    from fishseg.model.ensemble import combine
+
+    names = list(args.models)
+    if len(names) < 2:
+        raise ValueError(f"combine needs two or more models, got one ({names[0]}): their "
+                         "maps are averaged")
+    chosen = args.settings_from or names[0]
+    if chosen not in names:
+        raise ValueError(f"--settings-from {chosen}: not one of the models given "
+                         f"({', '.join(names)})")
+    model = combine([load_model(m) for m in names], names.index(chosen))
+    model.cfg = _config(args, base=model.cfg)
+    path = model.save(args.out)
+    print(f"{len(model.networks)} networks, maps averaged; settings of {chosen}"
+          f"{' with ' + ', '.join(args.set) if args.set else ''}; checksum "
+          f"{model.checksum[:12]}")
+    print(f"model written to {path}")
+    return 0
+
+
 def _time_of_day(text: str) -> float | datetime:
     """Seconds from ``SS[.f]``, ``MM:SS[.f]`` or ``HH:MM:SS[.f]`` into the input, or a
     clock time ``YYYY-MM-DDTHH:MM[:SS][+HH:MM]`` (a datetime)."""
@@ -391,6 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tune on at most this many frames, evenly spread (default 16)")
     _add_config_args(p)
     p.set_defaults(func=_cmd_tune)
+
+    p = add("combine", help="make one model of several trained ones: the mean of their "
+                          "maps (better maps, one network pass each)")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help=".fishseg files or bundled models (default, fast) to average")
+    p.add_argument("--out", required=True, type=Path, metavar="MODEL.fishseg",
+                   help="the combined model file to write")
+    p.add_argument("--settings-from", metavar="MODEL", default=None,
+                   help="the model (one of those given) whose settings of inference, "
+                        "separation and tracking the result keeps (default: the first); "
+                        "re-tune them with `fishseg tune` on annotated frames of your belt")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_combine)
 
     p = add("segment", help="segment, track, count and measure fish in videos/images")
     p.add_argument("inputs", nargs="+", metavar="INPUT",

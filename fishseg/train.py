@@ -127,6 +127,10 @@ def train_on_samples(samples: Sequence[Any], cfg: Config, out: str | Path, *,
     init_model = None
     if cfg.train.init:
         init_model = load_model(cfg.train.init)
+        if hasattr(init_model, "first_network"):
+            # a bundle of several networks (the bundled default is two): fine-tuning
+            # trains one network, the first, from the ensemble's separation settings
+            init_model = init_model.first_network()
         cfg = init_settings(cfg, init_model.cfg)
     samples = list(samples)
     if cfg.train.max_frames:

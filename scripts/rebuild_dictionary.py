@@ -81,6 +81,10 @@ def main() -> None:
         ap.error("give --size K, or --keep-keys")
 
     model = load_model(args.model)
+    if hasattr(model, "networks"):
+        raise SystemExit(f"{args.model or 'default'} holds {len(model.networks)} networks: "
+                         "rebuild the dictionary of each one-network model, then combine "
+                         "them again (fishseg combine)")
     cfg, t = model.cfg, model.cfg.train
     scale = args.value_scale or cfg.dictionary.value_scale
     t0 = time.perf_counter()

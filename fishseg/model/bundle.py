@@ -9,6 +9,12 @@ A bundle is a zip archive (no pickle anywhere) holding
 - ``arrays/<name>.npy``: network weights (float32), PCA (float32), dictionary keys
   (float32) and values (float16), read back with ``allow_pickle=False``.
 
+A bundle of several networks (format 2, :class:`fishseg.model.ensemble.EnsembleModel`)
+has a ``members`` list in its manifest (each network's configuration, normalisation and
+meta) and each network's arrays under ``arrays/members/<i>/``; its own ``config``
+holds the settings of inference, separation and tracking, and its maps are the mean
+of its networks' maps.
+
 Loading checks all of it; a missing, damaged, truncated or newer-format file raises
 :class:`BundleError` naming the file. Arrays are plain numpy, so the same file loads on
 CPU and GPU.
@@ -39,7 +45,11 @@ from fishseg.model.fields import NORMALISATION, dense_maps, pad_frames, prepare
 from fishseg.model.network import FieldNet, get_params, set_params
 
 FORMAT = "fishseg-model"
-FORMAT_VERSION = 1
+#: The newest format this fishseg reads and writes. 1: one network; 2 (written only for a
+#: bundle of several networks, so one-network files stay readable by older versions):
+#: ``members``, each network's configuration, normalisation and meta, its arrays under
+#: ``arrays/members/<i>/``.
+FORMAT_VERSION = 2
 #: Where :func:`load_model` looks when no path is given.
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "default.fishseg"
 #: Models shipped inside the package, by name (``load_model("fast")``, ``--model fast``):
@@ -69,84 +79,18 @@ def fishseg_version() -> str:
         return "unknown"
 
 
-class FishsegModel:
-    """A trained N^4-Fields model: network, PCA, dictionary and configuration.
+class MapsModel:
+    """What every model bundle gives: maps, the maps fish are separated on, instances.
 
-    Args:
-        cfg: the configuration it was trained with (``model`` settings are used here).
-        params: network weights, ``{"conv1/kernel": array, ...}``.
-        pca: ``{"mean", "components", "scale"}`` of the target codes.
-        keys: (K, D) dictionary keys. values: (K, C, T, T) dictionary values in [0, 1],
-            C = 2 (fg, edge) or 3 (fg, edge, contact), T = 16 * ``dictionary.value_scale``
-            (kept at float16 precision, as stored in the file).
-        meta: JSON-serialisable extra information (training summary).
+    Subclasses define ``cfg`` and :meth:`predict_stack`: :class:`FishsegModel` (one
+    network) and :class:`fishseg.model.ensemble.EnsembleModel` (the mean of several).
     """
 
-    def __init__(self, cfg: Config, params: dict[str, np.ndarray], pca: dict[str, np.ndarray],
-                 keys: np.ndarray, values: np.ndarray, meta: dict | None = None):
-        self.cfg = cfg
-        self.net = FieldNet(cfg.model, rngs=nnx.Rngs(0))
-        set_params(self.net, params)
-        self.pca = {k: np.asarray(v, np.float32) for k, v in pca.items()}
-        self.keys = np.asarray(keys, np.float32)
-        self.values = np.asarray(values, np.float16).astype(np.float32)
-        channels = 3 if cfg.targets.contact else 2
-        t = 16 * cfg.dictionary.value_scale
-        if (self.values.ndim != 4 or self.values.shape[1:] != (channels, t, t)
-                or self.keys.ndim != 2 or len(self.keys) != len(self.values)):
-            raise ValueError(f"dictionary keys {self.keys.shape} and values {self.values.shape} "
-                             f"do not fit the configuration (K keys, K x {channels} x {t} x {t} "
-                             f"values{' with the contact map' if cfg.targets.contact else ''})")
-        self.meta = dict(meta or {})
-        self._graphdef, self._state = nnx.split(self.net)
-        self._keys_j, self._values_j = jnp.asarray(self.keys), jnp.asarray(self.values)
-
-    @property
-    def channels(self) -> int:
-        """Maps the dictionary makes: 2 (fg, edge) or 3 (fg, edge, contact)."""
-        return int(self.values.shape[1])
+    cfg: Config
 
     def predict_stack(self, frames: Any, *, tta: bool | None = None,
                       batch_size: int | None = None) -> jax.Array:
-        """Every map of frames: (B, C, H, W) float32 in [0, 1], C = :attr:`channels`.
-
-        The maps are made at ``model.processing_width`` and at each of
-        ``model.extra_widths`` (multi-scale inference), brought to the frame's size and
-        averaged; with ``model.extra_widths_fg`` false the foreground (channel 0) is the
-        processing width's alone and only the boundary maps are averaged.
-
-        Args:
-            frames: (B, H, W, 3) uint8 RGB (or (B, H, W) grey, or one (H, W, 3) frame).
-            tta: also predict on the mirrored frames and average (default:
-                ``model.tta`` of the configuration).
-            batch_size: frames per jitted call (default ``model.batch_size``); a last,
-                short batch is padded so every call has the same shape.
-        """
-        frames = np.asarray(frames)
-        if frames.ndim == 3 and frames.shape[-1] == 3:
-            frames = frames[None]
-        if frames.ndim not in (3, 4) or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be (B, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-        tta = self.cfg.model.tta if tta is None else tta
-        bs = batch_size or self.cfg.model.batch_size
-        out = []
-        for i in range(0, len(frames), bs):
-            chunk = frames[i:i + bs]
-            n = len(chunk)
-            if len(frames) > bs and n < bs:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
-            widths = (self.cfg.model.processing_width, *self.cfg.model.extra_widths)
-            maps = first = None
-            for w in widths:
-                m = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
-                          w, self.cfg.dictionary.chunk, tta, self.cfg.model.std_floor)
-                maps, first = (m, m) if maps is None else (maps + m, first)
-            if len(widths) > 1:
-                maps = maps / len(widths)
-                if not self.cfg.model.extra_widths_fg:
-                    maps = maps.at[:, 0].set(first[:, 0])
-            out.append(maps[:n])
-        return out[0] if len(out) == 1 else jnp.concatenate(out)
+        raise NotImplementedError
 
     def predict_maps(self, frames: Any, *, tta: bool | None = None,
                      batch_size: int | None = None) -> tuple[jax.Array, jax.Array]:
@@ -188,6 +132,99 @@ class FishsegModel:
         fg, boundary = self.separation_maps(frames, batch_size=batch_size)
         return np.asarray(separate(fg, boundary, self.cfg.separate))
 
+    @classmethod
+    def load(cls, path: str | Path) -> MapsModel:
+        """Read a bundle (one network or several). Raises :class:`BundleError` (naming
+        ``path``) on any problem."""
+        return _load(Path(path))
+
+
+class FishsegModel(MapsModel):
+    """A trained N^4-Fields model: network, PCA, dictionary and configuration.
+
+    Args:
+        cfg: the configuration it was trained with (``model`` settings are used here).
+        params: network weights, ``{"conv1/kernel": array, ...}``.
+        pca: ``{"mean", "components", "scale"}`` of the target codes.
+        keys: (K, D) dictionary keys. values: (K, C, T, T) dictionary values in [0, 1],
+            C = 2 (fg, edge) or 3 (fg, edge, contact), T = 16 * ``dictionary.value_scale``
+            (kept at float16 precision, as stored in the file).
+        meta: JSON-serialisable extra information (training summary).
+    """
+
+    def __init__(self, cfg: Config, params: dict[str, np.ndarray], pca: dict[str, np.ndarray],
+                 keys: np.ndarray, values: np.ndarray, meta: dict | None = None):
+        self.cfg = cfg
+        self.net = FieldNet(cfg.model, rngs=nnx.Rngs(0))
+        set_params(self.net, params)
+        self.pca = {k: np.asarray(v, np.float32) for k, v in pca.items()}
+        self.keys = np.asarray(keys, np.float32)
+        self.values = np.asarray(values, np.float16).astype(np.float32)
+        channels = 3 if cfg.targets.contact else 2
+        t = 16 * cfg.dictionary.value_scale
+        if (self.values.ndim != 4 or self.values.shape[1:] != (channels, t, t)
+                or self.keys.ndim != 2 or len(self.keys) != len(self.values)):
+            raise ValueError(f"dictionary keys {self.keys.shape} and values {self.values.shape} "
+                             f"do not fit the configuration (K keys, K x {channels} x {t} x {t} "
+                             f"values{' with the contact map' if cfg.targets.contact else ''})")
+        self.meta = dict(meta or {})
+        self._graphdef, self._state = nnx.split(self.net)
+        self._keys_j, self._values_j = jnp.asarray(self.keys), jnp.asarray(self.values)
+
+    @property
+    def channels(self) -> int:
+        """Maps the dictionary makes: 2 (fg, edge) or 3 (fg, edge, contact)."""
+        return int(self.values.shape[1])
+
+    def predict_stack(self, frames: Any, *, tta: bool | None = None,
+                      batch_size: int | None = None, settings: Config | None = None) -> jax.Array:
+        """Every map of frames: (B, C, H, W) float32 in [0, 1], C = :attr:`channels`.
+
+        The maps are made at ``model.processing_width`` and at each of
+        ``model.extra_widths`` (multi-scale inference), brought to the frame's size and
+        averaged; with ``model.extra_widths_fg`` false the foreground (channel 0) is the
+        processing width's alone and only the boundary maps are averaged.
+
+        Args:
+            frames: (B, H, W, 3) uint8 RGB (or (B, H, W) grey, or one (H, W, 3) frame).
+            tta: also predict on the mirrored frames and average (default:
+                ``model.tta`` of the configuration).
+            batch_size: frames per jitted call (default ``model.batch_size``); a last,
+                short batch is padded so every call has the same shape.
+            settings: the configuration whose inference settings (``model.tta``,
+                ``batch_size``, ``processing_width``, ``extra_widths``,
+                ``extra_widths_fg``, ``dictionary.chunk``) are used (default: this
+                model's own; an :class:`~fishseg.model.ensemble.EnsembleModel` passes
+                its own). The network's input standardisation is always its own.
+        """
+        own = self.cfg
+        cfg = settings or own
+        frames = np.asarray(frames)
+        if frames.ndim == 3 and frames.shape[-1] == 3:
+            frames = frames[None]
+        if frames.ndim not in (3, 4) or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (B, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        tta = cfg.model.tta if tta is None else tta
+        bs = batch_size or cfg.model.batch_size
+        out = []
+        for i in range(0, len(frames), bs):
+            chunk = frames[i:i + bs]
+            n = len(chunk)
+            if len(frames) > bs and n < bs:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - n, axis=0)])
+            widths = (cfg.model.processing_width, *cfg.model.extra_widths)
+            maps = first = None
+            for w in widths:
+                m = _maps(self._graphdef, self._state, self._keys_j, self._values_j, chunk,
+                          w, cfg.dictionary.chunk, tta, own.model.std_floor)
+                maps, first = (m, m) if maps is None else (maps + m, first)
+            if len(widths) > 1:
+                maps = maps / len(widths)
+                if not cfg.model.extra_widths_fg:
+                    maps = maps.at[:, 0].set(first[:, 0])
+            out.append(maps[:n])
+        return out[0] if len(out) == 1 else jnp.concatenate(out)
+
     @property
     def checksum(self) -> str:
         """sha256 of the weights, PCA, dictionary and configuration: identifies the model
@@ -197,8 +234,7 @@ class FishsegModel:
         (:func:`_non_default`), so a new setting added to fishseg (at a default that
         keeps the old behaviour) does not change the checksum of the models before it.
         """
-        cfg = _non_default(to_dict(self.cfg), to_dict(Config()))
-        h = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode())
+        h = hashlib.sha256(json.dumps(_non_default_cfg(self.cfg), sort_keys=True).encode())
         for name, arr in sorted(self.arrays().items()):
             h.update(name.encode())
             h.update(np.ascontiguousarray(arr).tobytes())
@@ -221,47 +257,61 @@ class FishsegModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the bundle (atomically: a temporary file renamed into place)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = self.arrays()
-        blobs = {}
-        for name, arr in arrays.items():
-            buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            blobs[name] = buf.getvalue()
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "fishseg_version": fishseg_version(),
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            # the settings that differ from the built-in defaults (as the checksum sees
-            # them): a setting added to fishseg later, left at its default, then does not
-            # stop an older fishseg from reading the file
-            "config": _non_default(to_dict(self.cfg), to_dict(Config())),
-            "normalisation": {"method": NORMALISATION, "std_floor": self.cfg.model.std_floor,
-                              "processing_width": self.cfg.model.processing_width},
-            "meta": self.meta,
-            "arrays": {n: {"dtype": str(a.dtype), "shape": list(a.shape),
-                           "sha256": hashlib.sha256(blobs[n]).hexdigest()}
-                       for n, a in arrays.items()},
-        }
-        manifest["checksum"] = _checksum(manifest)
-        fd, tmp = mkstemp_beside(path, prefix=path.name)
-        try:
-            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-                z.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
-                for name, blob in blobs.items():
-                    z.writestr(f"arrays/{name}.npy", blob)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_bundle(path, 1, {"config": _non_default_cfg(self.cfg),
+                                      "normalisation": _normalisation(self.cfg),
+                                      "meta": self.meta}, self.arrays())
 
-    @classmethod
-    def load(cls, path: str | Path) -> FishsegModel:
-        """Read a bundle. Raises :class:`BundleError` (naming ``path``) on any problem."""
-        return _load(Path(path))
+
+def write_bundle(path: str | Path, version: int, fields: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write a bundle file atomically (a temporary file renamed into place).
+
+    Args:
+        path: the ``.fishseg`` file.
+        version: its ``format_version``.
+        fields: the manifest's own entries (``config``, ``meta``, ...).
+        arrays: everything numeric, by archive name (stored as ``arrays/<name>.npy``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blobs = {}
+    for name, arr in arrays.items():
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+        blobs[name] = buf.getvalue()
+    manifest = {
+        "format": FORMAT,
+        "format_version": version,
+        "fishseg_version": fishseg_version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **fields,
+        "arrays": {n: {"dtype": str(a.dtype), "shape": list(a.shape),
+                       "sha256": hashlib.sha256(blobs[n]).hexdigest()}
+                   for n, a in arrays.items()},
+    }
+    manifest["checksum"] = _checksum(manifest)
+    fd, tmp = mkstemp_beside(path, prefix=path.name)
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+            for name, blob in blobs.items():
+                z.writestr(f"arrays/{name}.npy", blob)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _non_default_cfg(cfg: Config) -> dict:
+    """The settings of ``cfg`` that differ from the built-in defaults, as files and
+    checksums record them: a setting added to fishseg later, left at its default, then
+    neither changes old checksums nor stops an older fishseg from reading the file."""
+    return _non_default(to_dict(cfg), to_dict(Config()))
+
+
+def _normalisation(cfg: Config) -> dict:
+    return {"method": NORMALISATION, "std_floor": cfg.model.std_floor,
+            "processing_width": cfg.model.processing_width}
 
 
 @partial(jax.jit, static_argnames=("graphdef", "width", "chunk", "tta", "std_floor"))
@@ -297,7 +347,7 @@ def _checksum(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _load(path: Path) -> FishsegModel:
+def _load(path: Path) -> MapsModel:
     if not path.is_file():
         raise BundleError(f"{path}: no such model file")
     damaged = f"{path}: the model file is damaged or truncated"
@@ -330,32 +380,61 @@ def _load(path: Path) -> FishsegModel:
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, TypeError,
             AttributeError, zlib.error) as e:
         raise BundleError(f"{damaged} ({type(e).__name__}: {e})") from e
+    members = manifest.get("members")
+    if members is None:
+        return _network(path, manifest.get("config"), manifest.get("normalisation"), arrays,
+                        manifest.get("meta"), manifest)
+    from fishseg.model.ensemble import EnsembleModel
+
     try:
-        config = manifest["config"]
+        nets = [_network(path, m.get("config"), m.get("normalisation"),
+                         {k[len(f"members/{i}/"):]: v for k, v in arrays.items()
+                          if k.startswith(f"members/{i}/")}, m.get("meta"), manifest,
+                         where=f" (network {i + 1} of {len(members)})")
+                for i, m in enumerate(members)]
+        return EnsembleModel(_config(path, manifest.get("config"), None, manifest), nets,
+                             manifest.get("meta"))
+    except (AttributeError, TypeError, ValueError) as e:
+        raise BundleError(f"{path}: the model file does not match its configuration ({e})") from e
+
+
+def _config(path: Path, config: Any, normalisation: Any, manifest: dict, where: str = "") -> Config:
+    """A bundle's (or one of its networks') configuration, with clear errors."""
+    try:
         model_section = config.get("model") if isinstance(config, dict) else None
         if isinstance(model_section, dict) and "std_floor" not in model_section:
             # format 1 files written before the floor was a setting record it here
-            model_section["std_floor"] = float(manifest.get("normalisation", {}).get("std_floor", 4.0))
-        cfg = from_dict(config, where=f"{path} (config)")
+            model_section["std_floor"] = float((normalisation or {}).get("std_floor", 4.0))
+        return from_dict(config, where=f"{path}{where} (config)")
     except UnknownKeyError as e:
         raise BundleError(
             f"{path}: uses the setting '{e.key}', which this fishseg ({fishseg_version()}) "
             f"does not have: the model was written by a newer fishseg "
             f"({manifest.get('fishseg_version')}); upgrade fishseg to use it") from e
     except ConfigError as e:
-        raise BundleError(f"{path}: its configuration cannot be read by this fishseg: {e}") from e
+        raise BundleError(f"{path}{where}: its configuration cannot be read by this fishseg: {e}") from e
+
+
+def _network(path: Path, config: Any, normalisation: Any, arrays: dict[str, np.ndarray],
+             meta: Any, manifest: dict, where: str = "") -> FishsegModel:
+    """One network of a bundle from its configuration and arrays (names without the
+    ``members/<i>/`` prefix)."""
+    cfg = _config(path, config, normalisation, manifest, where)
     try:
         params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
         pca = {k[len("pca/"):]: v for k, v in arrays.items() if k.startswith("pca/")}
         return FishsegModel(cfg, params, pca, arrays["dictionary/keys"],
-                            arrays["dictionary/values"], manifest.get("meta"))
+                            arrays["dictionary/values"], meta)
     except (KeyError, ValueError) as e:
-        raise BundleError(f"{path}: the model file does not match its configuration ({e})") from e
+        raise BundleError(f"{path}{where}: the model file does not match its configuration ({e})") from e
 
 
-def load_model(path: str | Path | None = None) -> FishsegModel:
+def load_model(path: str | Path | None = None) -> MapsModel:
     """Load a model bundle: a ``.fishseg`` file, or the name of a bundled model
     (:data:`BUNDLED_MODELS`: "default", "fast"); ``None`` loads "default".
+
+    Returns a :class:`FishsegModel` (one network) or, for a bundle of several networks
+    whose maps are averaged, an :class:`~fishseg.model.ensemble.EnsembleModel`.
 
     Raises:
         BundleError: the file is missing, damaged, truncated or of a newer format.
