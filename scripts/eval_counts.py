@@ -25,11 +25,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from mean_maps import load_models
 
 from fishseg.config import SynthConfig
 from fishseg.io.images import read_label_folder, read_labels
 from fishseg.metrics import count_scores, true_count_range
+from fishseg.model.ensemble import load_mean
 from fishseg.pipeline import segment_video
 from fishseg.synth import synthesize
 
@@ -77,14 +77,14 @@ def main() -> None:
                          "camera, not the same video downscaled")
     ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
                     help="score the mean of --model's maps and these models' (separation "
-                         "and tracking settings from --model; scripts/mean_maps.py)")
+                         "and tracking settings from --model; fishseg.model.ensemble)")
     ap.add_argument("--oracle", action="store_true",
                     help="perfect maps (the true masks' targets) instead of a model")
     args = ap.parse_args()
     if args.oracle:
         print("oracle maps (target maps of the true masks)\n")
     else:
-        model = load_models(args.model, args.mean_with, args.set)
+        model = load_mean([args.model, *args.mean_with], args.set)
         name = args.model or "bundled default"
         if args.mean_with:
             name += f", its maps averaged with those of {', '.join(args.mean_with)}"

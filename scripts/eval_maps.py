@@ -19,11 +19,11 @@ import os
 import time
 
 import numpy as np
-from mean_maps import load_models
 
 from fishseg.config import SynthConfig
 from fishseg.metrics import map_scores
 from fishseg.model.bundle import BUNDLED_MODELS
+from fishseg.model.ensemble import load_mean
 from fishseg.synth import render_frames
 
 
@@ -38,7 +38,7 @@ def main() -> None:
                     help="config override for inference, e.g. model.extra_widths=[800,960]")
     ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
                     help="score the mean of each model's maps and these models' "
-                         "(scripts/mean_maps.py)")
+                         "(fishseg.model.ensemble.combine)")
     args = ap.parse_args()
     if args.stills is None:
         args.stills = 24 if args.seed == 707 else 30
@@ -49,7 +49,7 @@ def main() -> None:
     print("| model | widths | tta | fg IoU | edge P | edge R | edge F1 (nms) | edge F1 (skeleton) | s |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
-        model = load_models(name, args.mean_with, args.set)
+        model = load_mean([name, *args.mean_with], args.set)
         label = " + ".join(os.path.basename(m) for m in (name, *args.mean_with))
         for tta in ((False, True) if args.tta else (False,)):
             t0 = time.perf_counter()

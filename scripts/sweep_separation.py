@@ -38,11 +38,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from mean_maps import load_models
 from validation_videos import generated_videos, released_outputs, tracks_by_truth
 
 from fishseg.io.video import FrameReader
 from fishseg.metrics import count_scores
+from fishseg.model.ensemble import load_mean
 from fishseg.separate import frame_areas, separate, separation_maps
 from fishseg.track_metrics import track_scores
 
@@ -111,13 +111,13 @@ def main() -> None:
                     help="keep each video's maps here (one .npz per video and model checksum)")
     ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
                     help="sweep on the mean of --model's maps and these models' "
-                         "(scripts/mean_maps.py; the base settings are --model's)")
+                         "(fishseg.model.ensemble; the settings are --model's)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="processes scoring the settings (needs --cache; default 1: this one)")
     args = ap.parse_args()
     if args.jobs > 1 and args.cache is None:
         ap.error("--jobs needs --cache: the workers read the maps from it")
-    model = load_models(args.model, args.mean_with, args.set)
+    model = load_mean([args.model, *args.mean_with], args.set)
     base = model.cfg.separate
     grid = {"fg_threshold": args.fg_threshold or [base.fg_threshold],
             "core_fg": args.core_fg or [base.core_fg],

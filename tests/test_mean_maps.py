@@ -1,4 +1,5 @@
-"""``scripts/mean_maps.py``: several models' maps averaged, for the evaluation scripts."""
+"""``--mean-with`` of the evaluation scripts: several models' maps averaged
+(:func:`fishseg.model.ensemble.load_mean`)."""
 
 from __future__ import annotations
 
@@ -7,37 +8,29 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from fishseg.config import SynthConfig
-from fishseg.model.bundle import load_model
+from fishseg.model.bundle import FishsegModel, load_model
+from fishseg.model.ensemble import EnsembleModel, load_mean
 from fishseg.synth import render_frames
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-from mean_maps import MeanMaps, load_models  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def two():
-    return load_model("default"), load_model("fast")
-
-
-def test_the_mean_of_two_models_maps(two):
-    a, b = two
-    frames, _ = render_frames(2, 5, SynthConfig(width=160, height=96), stills=True, workers=1)
-    m = MeanMaps([a, b])
-    fg, edge = (np.asarray(x) for x in m.predict_maps(frames))
-    fa, ea = (np.asarray(x) for x in a.predict_maps(frames))
-    fb, eb = (np.asarray(x) for x in b.predict_maps(frames))
-    np.testing.assert_allclose(fg, (fa + fb) / 2, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(edge, (ea + eb) / 2, rtol=0, atol=1e-6)
-    assert fg.shape == (2, 96, 160) and fg.dtype == np.float32
-    assert not np.allclose(fg, fa)   # the two models differ, so the mean is neither
-    assert m.cfg.separate == a.cfg.separate and m.checksum not in (a.checksum, b.checksum)
-    assert MeanMaps([b, a]).checksum != m.checksum   # the first gives the settings
-    with pytest.raises(ValueError, match="at least two"):
-        MeanMaps([a])
+def test_load_mean_averages_and_gives_the_overrides_to_every_network():
+    """``--set`` reaches the mean's settings: inference settings change every network's
+    maps, and separation and tracking are the mean's."""
+    one = load_mean(["fast"], ["separate.min_area=77"])
+    assert isinstance(one, FishsegModel) and one.cfg.separate.min_area == 77
+    m = load_mean(["fast", "fast"], ["model.processing_width=320", "model.tta=true",
+                                     "separate.min_area=77"])
+    assert isinstance(m, EnsembleModel) and len(m.networks) == 2
+    assert m.cfg.model.processing_width == 320 and m.cfg.separate.min_area == 77
+    frames, _ = render_frames(1, 6, SynthConfig(width=160, height=96), stills=True, workers=1)
+    fast = load_model("fast")
+    want = np.asarray(fast.predict_stack(frames, tta=True, settings=m.cfg))
+    np.testing.assert_array_equal(np.asarray(m.predict_stack(frames)), want)
+    assert not np.allclose(want, np.asarray(fast.predict_stack(frames)))   # 320 px, flips
 
 
 def test_eval_counts_with_the_mean_of_a_model_and_itself():
@@ -81,22 +74,3 @@ def test_eval_maps_with_the_mean_of_a_model_and_itself():
     assert len(alone) == 1 and alone[0][0].strip() == "fast"
     assert itself[0][0].strip() == "fast + fast" and itself[0][1:] == alone[0][1:]
     assert other[0][0].strip() == "fast + default" and other[0][3:] != alone[0][3:]
-
-
-def test_predict_maps_passes_test_time_flips_on(two):
-    a, b = two
-    frames, _ = render_frames(1, 6, SynthConfig(width=160, height=96), stills=True, workers=1)
-    fg, _ = MeanMaps([a, b]).predict_maps(frames, tta=True)
-    fa, _ = a.predict_maps(frames, tta=True)
-    fb, _ = b.predict_maps(frames, tta=True)
-    np.testing.assert_allclose(np.asarray(fg), (np.asarray(fa) + np.asarray(fb)) / 2, atol=1e-6)
-
-
-def test_load_models_gives_the_overrides_to_every_network():
-    """``--set`` reaches each network's own settings (so inference settings change each
-    one's maps) and the mean's (its separation and tracking)."""
-    one = load_models("fast", sets=["separate.min_area=77"])
-    assert not isinstance(one, MeanMaps) and one.cfg.separate.min_area == 77
-    m = load_models("fast", ["default"], ["model.processing_width=320", "separate.min_area=77"])
-    assert isinstance(m, MeanMaps) and [x.cfg.model.processing_width for x in m.models] == [320, 320]
-    assert m.cfg.model.processing_width == 320 and m.cfg.separate.min_area == 77

@@ -143,3 +143,18 @@ def combine(models: Sequence[MapsModel], settings_from: int = 0,
     info = {"combined_from": [m.checksum for m in models], "settings_from": settings_from}
     info.update(meta or {})
     return EnsembleModel(dataclasses.replace(models[settings_from].cfg), networks, info)
+
+
+def load_mean(names: Sequence[str | Path | None], sets: Sequence[str] = ()) -> MapsModel:
+    """The model the evaluation scripts score (their ``--model M --mean-with M2 ...``):
+    ``names[0]`` loaded, or, for several names, the mean of their maps with the first
+    one's settings (:func:`combine`, in memory); ``sets`` (``KEY=VALUE`` overrides) go
+    to the result's settings, so inference settings (``model.tta``, widths) reach every
+    network and the rest (separation, tracking) the mean."""
+    from fishseg.config import override
+    from fishseg.model.bundle import load_model
+
+    models = [load_model(n) for n in names]
+    model = models[0] if len(models) == 1 else combine(models)
+    model.cfg = override(model.cfg, list(sets))
+    return model
