@@ -64,6 +64,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions")
     args = ap.parse_args()
     model = load_model(args.model) if args.model else random_model(Config())
+    nets = getattr(model, "networks", [model])
+    for i, net in enumerate(nets):
+        if len(nets) > 1:
+            print(f"## network {i + 1} of {len(nets)} (the model's maps are the mean of "
+                  f"{len(nets)} networks'; each is timed alone)\n")
+        bench_network(net, args)
+        print()
+
+
+def bench_network(model, args: argparse.Namespace) -> None:
+    """Print the tables for one network (a one-network model)."""
     cfg = model.cfg
     width, chunk = cfg.model.processing_width, cfg.dictionary.chunk
     frames = np.random.default_rng(1).integers(0, 255, (args.batch, 360, 640, 3)).astype(np.uint8)

@@ -61,18 +61,25 @@ def _timed(fn, *args, reps=2):
 
 
 def map_shares(model, frames: np.ndarray) -> dict[str, float]:
-    """Shares of network, lookup and overlap-add in one batch's map time."""
+    """Shares of network, lookup and overlap-add in one batch's map time (summed over
+    the networks of a model that averages several)."""
     width, chunk = model.cfg.model.processing_width, model.cfg.dictionary.chunk
-    graphdef, state = nnx.split(model.net)
-    keys, values = jnp.asarray(model.keys), jnp.asarray(model.values)
     h, w = frames.shape[1:3]
-    net = jax.jit(lambda s, f: nnx.merge(graphdef, s)(pad_frames(prepare(f, width))))
-    look = jax.jit(lambda c: lookup(c.reshape(-1, c.shape[-1]), keys, chunk).reshape(c.shape[:3]))
     ph = round(h * width / w)
-    oa = jax.jit(lambda i: maps_from_indices(i, values, ph, width))
-    t_net, codes = _timed(net, state, frames)
-    t_look, idx = _timed(look, codes)
-    t_oa, _ = _timed(oa, idx)
+    t_net = t_look = t_oa = 0.0
+    for one in getattr(model, "networks", [model]):
+        graphdef, state = nnx.split(one.net)
+        keys, values = jnp.asarray(one.keys), jnp.asarray(one.values)
+        floor = one.cfg.model.std_floor
+        net = jax.jit(lambda s, f, g=graphdef, fl=floor: nnx.merge(g, s)(pad_frames(prepare(f, width, fl))))
+        look = jax.jit(lambda c, k=keys: lookup(c.reshape(-1, c.shape[-1]), k, chunk).reshape(c.shape[:3]))
+        oa = jax.jit(lambda i, v=values: maps_from_indices(i, v, ph, width))
+        dt, codes = _timed(net, state, frames)
+        t_net += dt
+        dt, idx = _timed(look, codes)
+        t_look += dt
+        dt, _ = _timed(oa, idx)
+        t_oa += dt
     total = t_net + t_look + t_oa
     return {"network": t_net / total, "lookup": t_look / total, "overlap-add": t_oa / total}
 
