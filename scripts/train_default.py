@@ -1,10 +1,24 @@
-"""Rebuild the bundled default model (``fishseg/data/default.fishseg``).
+"""Train a network of the bundled default model (``fishseg/data/default.fishseg``).
 
 The default model is trained on synthetic discard-belt stills only (``fishseg.synth``):
 every still has its own belt, lighting, camera and fish, so the model has to learn fish
 and boundaries, not one belt. Everything is seeded: the same command gives the same file.
 
-    .venv/bin/python scripts/train_default.py      # ~6 min on an H100; ~5.5 h on a 2-core CPU
+Since 2026-11-25 the bundled default is the mean of two networks' maps (docs/accuracy.md,
+"The default: two networks"), each trained by this script, then combined:
+
+    P=.venv/bin/python
+    # network 1 (the default until 2026-11-25): ~6 min on an H100; ~5.5 h on a 2-core CPU
+    $P scripts/train_default.py --out runs/default-1.fishseg
+    # network 2: edge codes weighted 2x, 30000 steps, empty belts, stills at three sizes
+    $P scripts/train_default.py --set targets.edge_code_weight=2 --set train.steps=30000 \
+        --empty 48 --extra-size 960x540:240 --extra-size 640x360:240 --out runs/default-2.fishseg
+    # the bundle: both networks, the separation settings network 2's training tuned
+    .venv/bin/fishseg combine runs/default-1.fishseg runs/default-2.fishseg \
+        --settings-from runs/default-2.fishseg --out fishseg/data/default.fishseg
+
+(Network 1's stored separation settings were later changed by
+``scripts/set_model_settings.py``, docs/accuracy.md; the bundle uses network 2's.)
 
 Stopped (Ctrl-C, a reboot), the same command resumes from the state saved beside
 ``--out`` (``<out>.training.npz``, every 5 minutes) and writes the same model: on a CPU
@@ -55,7 +69,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=101, help="seed of the training stills")
     ap.add_argument("--config", default=str(REPO / "configs" / "default.yaml"))
     ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
-    ap.add_argument("--out", default=str(REPO / "fishseg" / "data" / "default.fishseg"))
+    ap.add_argument("--out", default=str(REPO / "runs" / "default-1.fishseg"),
+                    help="the network's bundle (combine the two into the bundled default "
+                         "with `fishseg combine`, above)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes rendering the stills (the stills do not depend on it)")
     ap.add_argument("--cache", type=Path, default=None,

@@ -445,6 +445,6 @@ def load_model(path: str | Path | None = None) -> MapsModel:
         if not path.is_file():
             raise BundleError(
                 f"{path}: no bundled {name} model in this installation; build it "
-                f"with `python scripts/train_default.py` or pass a model file "
-                f"(--model MODEL.fishseg)")
+                f"as `scripts/train_default.py` says (two trainings and `fishseg combine`) "
+                f"or pass a model file (--model MODEL.fishseg)")
     return _load(Path(path))
