@@ -109,10 +109,13 @@ def lookup(queries: jax.Array, keys: jax.Array, chunk: int = 256) -> jax.Array:
 
     def nearest(q):
         # min, then the lowest index reaching it: two plain reductions, 3-4x faster on
-        # CPU than jnp.argmin's (value, index) reduction, and the same result.
-        d = k2[None, :] - 2.0 * (q @ keys.T)
-        iota = jax.lax.broadcasted_iota(jnp.int32, d.shape, 1)
-        return jnp.min(jnp.where(d == d.min(axis=1, keepdims=True), iota, d.shape[1]), axis=1)
+        # CPU than jnp.argmin's (value, index) reduction, and the same result. The
+        # distances are (K, chunk), reduced over the keys (the major axis): element-wise
+        # minima of contiguous rows vectorise on a CPU, 20% faster than (chunk, K)
+        # reduced along its rows (43 -> 34 ms per 640x360 frame, K = 1961, session 21).
+        d = k2[:, None] - 2.0 * (keys @ q.T)
+        iota = jax.lax.broadcasted_iota(jnp.int32, d.shape, 0)
+        return jnp.min(jnp.where(d == d.min(axis=0, keepdims=True), iota, d.shape[0]), axis=0)
 
     if n <= chunk:
         return nearest(queries)
