@@ -432,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video files, image files, or folders of them")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output root folder")
     p.add_argument("--model", metavar="MODEL", help="a .fishseg model file, or a bundled model: "
-                   "default (the default; accurate) or fast (3.3x cheaper on a CPU)")
+                   "default (the default; two networks, accurate) or fast (one small network: "
+                   "about 4x faster maps on a CPU)")
     g = p.add_argument_group("processing")
     g.add_argument("--batch-size", type=int, default=8, help="frames per device batch (default 8)")
     g.add_argument("--scale", type=float, default=1.0,
