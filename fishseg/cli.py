@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="MODEL", default=None,
                    help="fine-tune from this model (a .fishseg file, or default / fast): "
                         "sets train.init; with train.finetune: head (the default) only its "
-                        "FC and output layers learn, minutes on a CPU")
+                        "FC and output layers learn, minutes on a CPU; of a model of several "
+                        "networks, such as default, the first is fine-tuned")
     _add_config_args(p)
     p.set_defaults(func=_cmd_train)
 
