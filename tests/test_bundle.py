@@ -19,15 +19,17 @@ CFG = from_dict({"model": {"features": [4, 8, 16], "code_dim": 4, "processing_wi
                  "dictionary": {"chunk": 256}})
 
 
-def random_model(seed=0):
+def random_model(seed=0, cfg=CFG, meta=None):
+    """A model of random weights (code_dim 4; 64 keys, the codes of random patches)."""
     rng = np.random.default_rng(seed)
-    net = FieldNet(CFG.model, rngs=nnx.Rngs(seed))
+    net = FieldNet(cfg.model, rngs=nnx.Rngs(seed))
     pca = {"mean": np.zeros(512, np.float32),
            "components": rng.normal(size=(4, 512)).astype(np.float32),
            "scale": np.float32(1.0)}
     codes = np.asarray(net(jnp.asarray(rng.normal(size=(64, 34, 34, 3)), jnp.float32)))[:, 0, 0]
-    values = rng.random((64, 2, 16, 16)).astype(np.float32)
-    return FishsegModel(CFG, get_params(net), pca, codes, values, {"note": "test"})
+    values = rng.random((64, 3 if cfg.targets.contact else 2, 16, 16)).astype(np.float32)
+    return FishsegModel(cfg, get_params(net), pca, codes, values,
+                        {"note": "test"} if meta is None else meta)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import zipfile
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
 from fishseg.cli import main
 from fishseg.config import from_dict, override
@@ -14,7 +13,8 @@ from fishseg.model.bundle import BundleError, FishsegModel, load_model
 from fishseg.model.dictionary import lookup
 from fishseg.model.ensemble import EnsembleModel, combine
 from fishseg.model.fields import pad_frames, prepare
-from fishseg.model.network import FieldNet, get_params, patch_codewords
+from fishseg.model.network import get_params, patch_codewords
+from tests.test_bundle import random_model
 
 
 def toy(seed, features=(4, 8, 16), contact=False, std_floor=4.0, min_marker_area=60):
@@ -23,14 +23,7 @@ def toy(seed, features=(4, 8, 16), contact=False, std_floor=4.0, min_marker_area
                      "targets": {"contact": contact},
                      "separate": {"min_marker_area": min_marker_area},
                      "dictionary": {"chunk": 256}})
-    rng = np.random.default_rng(seed)
-    net = FieldNet(cfg.model, rngs=nnx.Rngs(seed))
-    pca = {"mean": np.zeros(512, np.float32),
-           "components": rng.normal(size=(4, 512)).astype(np.float32),
-           "scale": np.float32(1.0)}
-    codes = np.asarray(net(jnp.asarray(rng.normal(size=(64, 34, 34, 3)), jnp.float32)))[:, 0, 0]
-    values = rng.random((64, 3 if contact else 2, 16, 16)).astype(np.float16).astype(np.float32)
-    return FishsegModel(cfg, get_params(net), pca, codes, values, {"seed": seed})
+    return random_model(seed, cfg, {"seed": seed})
 
 
 @pytest.fixture(scope="module")
