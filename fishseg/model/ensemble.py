@@ -26,14 +26,16 @@ from typing import Any
 
 import jax
 
-from fishseg.config import Config
+from fishseg.config import Config, override
 from fishseg.model.bundle import (
     FishsegModel,
     MapsModel,
     _non_default_cfg,
     _normalisation,
+    load_model,
     write_bundle,
 )
+from fishseg.model.network import get_params
 
 
 class EnsembleModel(MapsModel):
@@ -110,14 +112,7 @@ class EnsembleModel(MapsModel):
         net = self.networks[0]
         return FishsegModel(dataclasses.replace(net.cfg, separate=self.cfg.separate,
                                                 track=self.cfg.track),
-                            *_parts(net), net.meta)
-
-
-def _parts(net: FishsegModel) -> tuple:
-    """(params, pca, keys, values) of one network, as its constructor takes them."""
-    arrays = net.arrays()
-    params = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
-    return params, net.pca, net.keys, net.values
+                            get_params(net.net), net.pca, net.keys, net.values, net.meta)
 
 
 def combine(models: Sequence[MapsModel], settings_from: int = 0,
@@ -151,9 +146,6 @@ def load_mean(names: Sequence[str | Path | None], sets: Sequence[str] = ()) -> M
     one's settings (:func:`combine`, in memory); ``sets`` (``KEY=VALUE`` overrides) go
     to the result's settings, so inference settings (``model.tta``, widths) reach every
     network and the rest (separation, tracking) the mean."""
-    from fishseg.config import override
-    from fishseg.model.bundle import load_model
-
     models = [load_model(n) for n in names]
     model = models[0] if len(models) == 1 else combine(models)
     model.cfg = override(model.cfg, list(sets))
