@@ -24,6 +24,21 @@ def test_lookup_exact_match_and_ties():
     np.testing.assert_array_equal(np.asarray(lookup(q, keys, 2)), [1, 3, 0])
 
 
+def test_lookup_ties_go_to_the_lowest_index_across_blocks():
+    """Many exact ties (small integer codes, exact in float32), some within one block of
+    keys and some across blocks: always the lowest index, as numpy's argmin."""
+    rng = np.random.default_rng(3)
+    keys = rng.integers(-2, 3, size=(61, 3)).astype(np.float32)   # 125 points: repeats
+    keys[40] = keys[7] = keys[12]                                  # the same key thrice
+    q = rng.integers(-3, 4, size=(500, 3)).astype(np.float32)
+    q[:5] = keys[12]
+    brute = np.argmin(((q[:, None, :].astype(np.float64) - keys[None]) ** 2).sum(-1), axis=1)
+    for chunk in (7, 64, 4096):
+        got = np.asarray(lookup(q, keys, chunk))
+        np.testing.assert_array_equal(got, brute)
+    assert (np.asarray(lookup(q[:5], keys)) == 7).all()
+
+
 def test_lookup_memory_is_chunked():
     """The compiled lookup never holds more than chunk x K distances."""
     q = jax.ShapeDtypeStruct((130_000, 16), np.float32)        # ~1080p at stride 4
