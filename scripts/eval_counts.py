@@ -53,7 +53,7 @@ class OracleMaps:
         return target_maps(labels, self.cfg.targets.edge_width)
 
 
-def _size(spec: str) -> tuple[int, int]:
+def frame_size(spec: str) -> tuple[int, int]:
     """``"640x360"`` -> (640, 360)."""
     try:
         w, h = (int(v) for v in spec.lower().split("x"))
@@ -71,7 +71,7 @@ def main() -> None:
                     help="FRAMES:SEED of each generated video")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override of the model, e.g. model.tta=true")
-    ap.add_argument("--size", type=_size, default=None, metavar="WxH",
+    ap.add_argument("--size", type=frame_size, default=None, metavar="WxH",
                     help="render the videos natively at this size (default 1280x720): the "
                          "belt's texture is drawn at fixed pixel sizes, so this is another "
                          "camera, not the same video downscaled")

@@ -1,7 +1,7 @@
 """Map quality of one or more model bundles on synthetic stills none of them trained on.
 
     .venv/bin/python scripts/eval_maps.py [MODEL ...] [--seed 707] [--stills N] [--tta]
-        [--set model.extra_widths=[800,960]] [--mean-with OTHER.fishseg]
+        [--set model.extra_widths=[800,960]] [--mean-with OTHER.fishseg] [--size 640x360]
 
 For each model (default: the bundled ones) prints foreground IoU and edge precision,
 recall and F1 at 2 px (:func:`fishseg.metrics.map_scores`), with the edge map thinned by
@@ -10,6 +10,9 @@ without test-time flips. Seed 707 is the validation seed the recipes are chosen 
 909 is the held-out test seed (docs/accuracy.md). The number of stills defaults to the
 one docs/accuracy.md's tables use for the seed: 24 for 707, 30 for any other seed (as
 ``scripts/eval_default.py``), so a row measured here compares with those tables.
+``--size`` renders the stills natively at another size (default 1280x720): the belt's
+texture is drawn at fixed pixel sizes, so smaller frames are other scenes, as a
+lower-resolution camera sees a belt.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import time
 
 import numpy as np
+from eval_counts import frame_size
 
 from fishseg.config import SynthConfig
 from fishseg.metrics import map_scores
@@ -39,12 +43,15 @@ def main() -> None:
     ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
                     help="score the mean of each model's maps and these models' "
                          "(fishseg.model.ensemble.combine)")
+    ap.add_argument("--size", type=frame_size, default=(1280, 720), metavar="WxH",
+                    help="render the stills natively at this size (default 1280x720)")
     args = ap.parse_args()
     if args.stills is None:
         args.stills = 24 if args.seed == 707 else 30
-    images, labels = render_frames(args.stills, args.seed, SynthConfig(), stills=True,
-                                   workers=os.cpu_count() or 1)
-    print(f"{args.stills} stills of seed {args.seed}, 1280x720")
+    w, h = args.size
+    images, labels = render_frames(args.stills, args.seed, SynthConfig(width=w, height=h),
+                                   stills=True, workers=os.cpu_count() or 1)
+    print(f"{args.stills} stills of seed {args.seed}, {w}x{h}")
     print()
     print("| model | widths | tta | fg IoU | edge P | edge R | edge F1 (nms) | edge F1 (skeleton) | s |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
