@@ -182,6 +182,13 @@ class SeparateConfig:
                          "frames of another width they scale with the square of the width "
                          "ratio (0: pixels of the frame as given). fishseg train sets it to "
                          "the width of the frames it tuned on", min=0, max=7680)
+    split_edge: tuple[float, ...] = _f((), "lower edge thresholds, highest first: a marker core "
+                                       "whose pixels with edge below one of them fall into two or "
+                                       "more parts of split_area pixels or more is replaced by "
+                                       "those parts (fish that overlap along a faint edge; "
+                                       "empty = off)", min=0.0, max=1.0)
+    split_area: int = _f(0, "least area (pixels, scaled as min_area) of each part of a split "
+                         "marker core", min=0)
     edge_weight: float = _f(1.0, "elevation = edge_weight*edge + (1-edge_weight)*(1-fg)", min=0.0, max=1.0)
     connectivity: int = _f(1, "watershed connectivity: 1 (4-neighbours) or 2 (8)", choices=(1, 2))
     backend: str = _f("auto", "watershed backend: jax, skimage (CPU reference) or auto "
@@ -411,6 +418,12 @@ def _validate(cfg: Config, where: str) -> Config:
             raise ConfigError(f"{where}: {e}") from None
     if len(cfg.model.features) != 3:
         raise ConfigError(f"{where}: 'model.features' must list 3 channel counts, got {list(cfg.model.features)}")
+    split = cfg.separate.split_edge
+    if any(a <= b for a, b in zip(split, split[1:])):
+        raise ConfigError(f"{where}: 'separate.split_edge' must be decreasing, got {list(split)}")
+    if split and cfg.separate.split_area < 1:
+        raise ConfigError(f"{where}: 'separate.split_edge' needs 'separate.split_area' of 1 "
+                          f"pixel or more (the least area of a part that splits a marker core)")
     if len(cfg.train.balance) != 3 or abs(sum(cfg.train.balance) - 1.0) > 1e-6:
         raise ConfigError(f"{where}: 'train.balance' must be 3 shares summing to 1, got {list(cfg.train.balance)}")
     return cfg

@@ -6,6 +6,10 @@ where they touch. :func:`separate` splits such blobs:
 1. mask = ``fg > fg_threshold``;
 2. markers = connected components of the cores ``fg > core_fg & edge < core_edge``
    (inside the mask), those under ``min_marker_area`` pixels dropped;
+   with ``split_edge`` set, a core whose pixels with edge below a lower threshold fall
+   into two or more parts of ``split_area`` pixels or more is replaced by those parts
+   (:func:`split_markers`: fish overlapping along a faint edge keep a marker each,
+   while a core cut by a short or faint line elsewhere stays whole);
 3. elevation = ``edge_weight * edge + (1 - edge_weight) * (1 - fg)``, flooded from the
    markers inside the mask (:func:`fishseg.watershed.seeded_watershed`);
 4. connected parts of the mask that hold no marker (a small or thin fish whose core did
@@ -67,14 +71,69 @@ def _maps(fg, edge, fg_threshold, core_fg, core_edge, edge_weight):
     return mask, cores, elev
 
 
+def split_markers(markers: np.ndarray, edge: np.ndarray, levels, split_area: int,
+                  structure: np.ndarray) -> np.ndarray:
+    """Split marker cores that fall apart into large parts at lower edge thresholds.
+
+    For each threshold t of ``levels`` in turn: the pixels of each marker with
+    ``edge < t`` are split into connected parts; a marker with two or more parts of
+    ``split_area`` pixels or more is replaced by those parts (its smaller parts are
+    dropped: the watershed floods them), any other marker stays as it is.
+
+    Args:
+        markers: (H, W) int32 labels 0..n (0 = no marker).
+        edge: (H, W) float32 edge map.
+        levels: decreasing edge thresholds. split_area: least pixels of a part.
+        structure: scipy connectivity structure.
+
+    Returns:
+        (H, W) int32 markers numbered 1..m in raster order of their first pixel.
+    """
+    for t in levels:
+        parts, n = ndimage.label((markers > 0) & (edge < t), structure)
+        if n == 0:
+            continue
+        flat = parts.ravel()
+        big = np.bincount(flat, minlength=n + 1) >= split_area
+        big[0] = False
+        parent = np.zeros(n + 1, np.int64)
+        parent[flat] = markers.ravel()  # every pixel of a part lies in one marker
+        split = np.bincount(parent[big], minlength=int(markers.max()) + 1) >= 2
+        split[0] = False
+        if not split.any():
+            continue
+        # the new markers are not adjacent to each other (different components of the
+        # cores, or parts cut apart by the edge): their union's components are they
+        keep = (markers > 0) & ~split[markers] | (big & split[parent])[parts]
+        markers = ndimage.label(keep, structure)[0].astype(np.int32)
+    return markers
+
+
+def _split_frame(markers, edge, levels, split_area, connectivity):
+    """:func:`split_markers` in JAX for one frame (``levels``: (L,) float32, traced)."""
+    n = markers.size
+    for i in range(levels.shape[0]):
+        parts, _ = _label_frame((markers > 0) & (edge < levels[i]), connectivity)
+        flat = parts.ravel()
+        area = jnp.zeros(n + 1, jnp.int32).at[flat].add(1)
+        big = (area >= split_area).at[0].set(False)
+        parent = jnp.zeros(n + 1, jnp.int32).at[flat].max(markers.ravel())
+        nbig = jnp.zeros(n + 1, jnp.int32).at[jnp.where(big, parent, 0)].add(big.astype(jnp.int32))
+        split = (nbig >= 2).at[0].set(False)
+        keep = (markers > 0) & ~split[markers] | (big & split[parent])[parts]
+        markers, _ = _label_frame(keep, connectivity)
+    return markers
+
+
 def _thresholds(cfg: SeparateConfig) -> tuple[float, float, float, float]:
     return cfg.fg_threshold, cfg.core_fg, cfg.core_edge, cfg.edge_weight
 
 
-def _separate_frame(fg, edge, thresholds, areas, connectivity, method):
+def _separate_frame(fg, edge, thresholds, areas, levels, connectivity, method):
     mask, cores, elev = _maps(fg, edge, *thresholds)
     markers, _ = _label_frame(cores, connectivity)
     markers = _remove_frame(markers, areas[0])
+    markers = _split_frame(markers, edge, levels, areas[2], connectivity)
     labels, _, _ = _watershed_frame(elev, markers, mask, connectivity, method, 4)
     # parts of the mask without a marker (small or thin fish with no core) are fish too
     rest, _ = _label_frame(mask & (labels == 0), connectivity)
@@ -83,10 +142,11 @@ def _separate_frame(fg, edge, thresholds, areas, connectivity, method):
 
 
 @functools.partial(jax.jit, static_argnames=("connectivity", "method"))
-def _separate_jax(fg, edge, thresholds, areas, connectivity, method):
-    """Thresholds and areas are traced: changing them does not recompile."""
+def _separate_jax(fg, edge, thresholds, areas, levels, connectivity, method):
+    """Thresholds, areas and split levels are traced: changing them does not recompile
+    (their number does)."""
     frame = functools.partial(_separate_frame, thresholds=thresholds, areas=areas,
-                              connectivity=connectivity, method=method)
+                              levels=levels, connectivity=connectivity, method=method)
     return jax.vmap(frame)(fg, edge)
 
 
@@ -104,6 +164,7 @@ def _separate_skimage_frame(fg: np.ndarray, edge: np.ndarray, cfg: SeparateConfi
     structure = ndimage.generate_binary_structure(2, cfg.connectivity)
     mask, cores, elev = _maps(fg, edge, *_thresholds(cfg))
     markers = _sequential_keep(ndimage.label(cores, structure)[0], cfg.min_marker_area)
+    markers = split_markers(markers, edge, cfg.split_edge, cfg.split_area, structure)
     labels = skimage_watershed(elev, markers, mask, cfg.connectivity)
     rest = ndimage.label(mask & (labels == 0), structure)[0]
     labels = np.where(rest > 0, rest + labels.max(), labels)
@@ -128,7 +189,8 @@ def frame_areas(cfg: SeparateConfig, width: int) -> SeparateConfig:
     f = (width / cfg.area_width) ** 2
     scale = lambda a: max(int(round(a * f)), 1) if a > 0 else 0  # noqa: E731
     return dataclasses.replace(cfg, min_marker_area=scale(cfg.min_marker_area),
-                               min_area=scale(cfg.min_area), area_width=0)
+                               min_area=scale(cfg.min_area), split_area=scale(cfg.split_area),
+                               area_width=0)
 
 
 def separate(fg, edge, cfg: SeparateConfig | None = None):
@@ -184,9 +246,10 @@ def separate(fg, edge, cfg: SeparateConfig | None = None):
     cfg = frame_areas(cfg, fg_np.shape[-1])
     if backend == "jax":
         thresholds = jnp.asarray(_thresholds(cfg), jnp.float32)
-        areas = jnp.asarray([cfg.min_marker_area, cfg.min_area], jnp.int32)
+        areas = jnp.asarray([cfg.min_marker_area, cfg.min_area, cfg.split_area], jnp.int32)
+        levels = jnp.asarray(cfg.split_edge, jnp.float32).reshape(-1)
         out = _separate_jax(jnp.asarray(fg_np), jnp.asarray(edge_np), thresholds, areas,
-                            cfg.connectivity, cfg.method)
+                            levels, cfg.connectivity, cfg.method)
     else:
         out = _separate_skimage(fg_np, edge_np, cfg)
     if cfg.tail_ratio > 0:  # on the host: a few region moments per frame

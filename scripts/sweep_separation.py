@@ -13,7 +13,8 @@ duplicates / not a fish) with the mean IDF1, as ``sweep_tracking.py`` prints the
     .venv/bin/python scripts/sweep_separation.py [--model M] [--videos 60:31 60:32 40:33] \\
         [--fg-threshold 0.5 0.6] [--core-fg 0.5 0.6 0.7 0.8] [--core-edge 0.2 0.3] \\
         [--min-marker-area 160] [--min-area 60 200] [--tail-ratio 0 0.3] \\
-        [--tail-axial 1.0 1.2] [--tail-offaxis 0.25] \\
+        [--tail-axial 1.0 1.2] [--tail-offaxis 0.25] [--split-edge off 0.3,0.2] \\
+        [--split-area 2000] \\
         [--set "model.extra_widths=[800,960]"] [--cache runs/sweep-maps] \\
         [--mean-with OTHER.fishseg]
 
@@ -73,6 +74,25 @@ def _score(cfg, track_cfg, video) -> tuple:
             track_scores(truth, released)["idf1"], f"{spec}: {mae:.2f}, {distinct}/{n_true}")
 
 
+def _levels(text: str) -> tuple[float, ...]:
+    """``"0.3,0.2"`` -> (0.3, 0.2); ``"off"`` -> ()."""
+    if text == "off":
+        return ()
+    try:
+        levels = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of thresholds: {text!r}") from None
+    if any(a <= b for a, b in zip(levels, levels[1:])):
+        raise argparse.ArgumentTypeError(f"thresholds must decrease: {text!r}")
+    return levels
+
+
+def _cell(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "off"
+    return str(value)
+
+
 def _cache_file(cache: Path, spec: str, model) -> Path:
     """Where a video's maps by this model (and its settings: the checksum has them) are kept."""
     return cache / f"{spec.replace(':', '_')}_{model.checksum[:12]}_maps.npz"
@@ -104,6 +124,10 @@ def main() -> None:
                     help="separate.tail_ratio values (fishseg.tails; 0 = off)")
     ap.add_argument("--tail-axial", nargs="+", type=float)
     ap.add_argument("--tail-offaxis", nargs="+", type=float)
+    ap.add_argument("--split-edge", nargs="+", type=_levels, metavar="T1,T2|off",
+                    help="separate.split_edge values, each a comma-separated list of "
+                         "decreasing thresholds, or off")
+    ap.add_argument("--split-area", nargs="+", type=int)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override of the model before its maps are made, e.g. "
                          "model.tta=true")
@@ -126,7 +150,9 @@ def main() -> None:
             "min_area": args.min_area or [base.min_area],
             "tail_ratio": args.tail_ratio or [base.tail_ratio],
             "tail_axial": args.tail_axial or [base.tail_axial],
-            "tail_offaxis": args.tail_offaxis or [base.tail_offaxis]}
+            "tail_offaxis": args.tail_offaxis or [base.tail_offaxis],
+            "split_edge": args.split_edge or [base.split_edge],
+            "split_area": args.split_area or [base.split_area]}
     videos = []
     with tempfile.TemporaryDirectory(prefix="fishseg-sweep-") as tmp:
         for spec in args.videos:
@@ -157,12 +183,13 @@ def main() -> None:
           f"{' with ' + ', '.join(args.set) if args.set else ''}, {model.channels} maps "
           f"(separated on {'contact' if model.channels > 2 else 'edge'})\n")
     print("| fg_threshold | core_fg | core_edge | min_marker_area | min_area | tail_ratio | "
-          "tail_axial | tail_offaxis | per-frame MAE | distinct found / true | "
+          "tail_axial | tail_offaxis | split_edge | split_area | per-frame MAE | distinct found / true | "
           "fish found / duplicates / not fish | IDF1 | per video (MAE, distinct/true) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     cfgs = [(values, dataclasses.replace(base, **dict(zip(grid, values, strict=True))))
             for values in itertools.product(*grid.values())]
-    cfgs = [(v, c) for v, c in cfgs if c.core_fg >= c.fg_threshold]
+    cfgs = [(v, c) for v, c in cfgs if c.core_fg >= c.fg_threshold
+            and (c.split_area > 0 or not c.split_edge)]
     if args.jobs > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -179,7 +206,7 @@ def main() -> None:
         err, n = sum(r[0] for r in rows), sum(r[1] for r in rows)
         found, true = sum(r[2] for r in rows), sum(r[3] for r in rows)
         tally = sum(r[4] for r in rows)
-        print(f"| {' | '.join(str(x) for x in values)} | {err / n:.2f} | {found}/{true} | "
+        print(f"| {' | '.join(_cell(x) for x in values)} | {err / n:.2f} | {found}/{true} | "
               f"{tally[0]} / {tally[1]} / {tally[2]} | {np.mean([r[5] for r in rows]):.3f} | "
               f"{'; '.join(r[6] for r in rows)} |", flush=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 
 import numpy as np
@@ -161,3 +162,74 @@ def test_same_fish_on_a_smaller_frame(backend):
         assert labels.max() == 1 and labels[10 * s, 10 * s] == 1, s
     plain = SeparateConfig(backend=backend, min_marker_area=20, min_area=300)
     assert np.asarray(separate(*scene(1), plain)).max() == 0   # pixels as given: lost
+
+
+def overlapping_pair(faint=0.25, nick=False):
+    """Two 30x40 fish side by side whose shared border is only a faint edge (``faint``),
+    and a strong outline; with ``nick`` a faint line also cuts a 6-px-wide strip off the
+    right fish's far end (a fin line, not a fish)."""
+    fg = np.zeros((50, 100), np.float32)
+    fg[10:40, 10:90] = 1.0
+    edge = np.zeros_like(fg)
+    edge[10:40, 10:90][[0, 1, -2, -1], :] = 1.0
+    edge[10:40, 10:90][:, [0, 1, -2, -1]] = 1.0
+    edge[12:38, 49:51] = faint                  # the border between the two fish
+    if nick:
+        edge[12:38, 80:82] = faint              # cuts off columns 82-87
+    truth = np.zeros((50, 100), np.int32)
+    truth[10:40, 10:50], truth[10:40, 50:90] = 1, 2
+    return truth, fg, edge
+
+
+@pytest.mark.parametrize("backend", ["skimage", "jax"])
+def test_a_faint_border_splits_a_core_into_large_parts(backend):
+    truth, fg, edge = overlapping_pair()
+    cfg = SeparateConfig(backend=backend, core_edge=0.4, min_marker_area=5, min_area=20)
+    assert np.asarray(separate(fg, edge, cfg)).max() == 1   # the core leaks across
+    split = dataclasses.replace(cfg, split_edge=(0.2,), split_area=200)   # parts: 962 px
+    labels = np.asarray(separate(fg, edge, split))
+    assert labels.max() == 2 and adjusted_rand_index(labels, truth) >= 0.9
+    # either part under split_area, or the border not above the threshold: no split
+    assert np.asarray(separate(fg, edge, dataclasses.replace(split, split_area=1000))).max() == 1
+    assert np.asarray(separate(fg, edge, dataclasses.replace(split, split_edge=(0.3,)))).max() == 1
+    # a second, lower level splits what the first left whole
+    two = dataclasses.replace(split, split_edge=(0.3, 0.2))
+    assert np.asarray(separate(fg, edge, two)).max() == 2
+    # a faint line cutting off a small strip (under split_area) does not make a fish
+    truth, fg, edge = overlapping_pair(nick=True)
+    labels = np.asarray(separate(fg, edge, split))
+    assert labels.max() == 2 and adjusted_rand_index(labels, truth) >= 0.9
+
+
+@pytest.mark.parametrize("connectivity", [1, 2])
+def test_split_markers_jax_agrees_with_scipy(scenes, connectivity):
+    """Marker splitting alone, JAX against the numpy reference: identical markers."""
+    import jax.numpy as jnp
+
+    _, fg, edge = scenes
+    structure = ndimage.generate_binary_structure(2, connectivity)
+    levels = (0.6, 0.4, 0.2)
+    n_split = 0
+    for f, e in zip(fg, edge):
+        cores = (f > 0.5) & (e < 0.9)
+        markers = ndimage.label(cores, structure)[0].astype(np.int32)
+        ref = sep.split_markers(markers, e, levels, 30, structure)
+        got = sep._split_frame(jnp.asarray(markers), jnp.asarray(e),
+                               jnp.asarray(levels, jnp.float32), 30, connectivity)
+        np.testing.assert_array_equal(np.asarray(got), ref)
+        n_split += ref.max() > markers.max()
+    assert n_split >= 2  # the scenes do exercise a split
+
+
+def test_split_settings_are_checked_and_scaled():
+    from fishseg.config import ConfigError, from_dict
+    from fishseg.separate import frame_areas
+
+    cfg = from_dict({"separate": {"split_edge": [0.3, 0.2], "split_area": 800}})
+    assert cfg.separate.split_edge == (0.3, 0.2)
+    with pytest.raises(ConfigError, match="split_edge.*decreasing"):
+        from_dict({"separate": {"split_edge": [0.2, 0.3], "split_area": 800}})
+    with pytest.raises(ConfigError, match="split_area"):
+        from_dict({"separate": {"split_edge": [0.3]}})
+    half = frame_areas(SeparateConfig(split_edge=(0.3,), split_area=800, area_width=1280), 640)
+    assert half.split_area == 200
