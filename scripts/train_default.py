@@ -9,7 +9,7 @@ Since 2026-11-25 the bundled default is the mean of two networks' maps (docs/acc
 
     P=.venv/bin/python
     # network 1 (the default until 2026-11-25): ~6 min on an H100; ~5.5 h on a 2-core CPU
-    $P scripts/train_default.py --out runs/default-1.fishseg
+    $P scripts/train_default.py --out runs/default-1.fishseg --curve docs/default_model_curve.png
     # network 2: edge codes weighted 2x, 30000 steps, empty belts, stills at three sizes
     $P scripts/train_default.py --set targets.edge_code_weight=2 --set train.steps=30000 \
         --empty 48 --extra-size 960x540:240 --extra-size 640x360:240 --out runs/default-2.fishseg
@@ -86,8 +86,10 @@ def main() -> None:
                          "scales next to the fish (docs/accuracy.md, 'Frames made at another "
                          "resolution')")
     ap.add_argument("--render-only", action="store_true", help="only render the stills into --cache")
-    ap.add_argument("--curve", default=str(REPO / "docs" / "default_model_curve.png"),
-                    help="where to copy the training curve")
+    ap.add_argument("--curve", default=None,
+                    help="where to move the training curve (default: next to --out, as "
+                         "<stem>.curve.png; the bundled default's recipe gives "
+                         "docs/default_model_curve.png)")
     args = ap.parse_args()
     extra = [_extra_size(spec) for spec in args.extra_size]   # (checked before any work)
 
@@ -121,10 +123,10 @@ def main() -> None:
     except KeyboardInterrupt as e:  # Ctrl-C: the state is saved; say how to go on
         raise SystemExit(f"interrupted: {e}" if str(e) else "interrupted") from None
     curve = out.with_name(out.stem + ".curve.png")
-    if curve.exists():
-        shutil.move(str(curve), args.curve)
+    if args.curve and curve.exists():
+        curve = Path(shutil.move(str(curve), args.curve))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.0f} s;"
-          f" curve: {args.curve}")
+          f" curve: {curve}")
 
 
 if __name__ == "__main__":

@@ -43,14 +43,16 @@ def test_recipe_with_stills_of_other_sizes(tmp_path):
     out = tmp_path / "m.fishseg"
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "train_default.py"),
                         "--stills", "2", "--extra-size", "120x72:2", "--extra-size", "80x48:1",
-                        "--config", str(cfg), "--out", str(out),
-                        "--curve", str(tmp_path / "curve.png"), "--workers", "1"],
+                        "--config", str(cfg), "--out", str(out), "--workers", "1"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "rendering 2 stills at 120x72 (seed 103)" in r.stdout
     assert "rendering 1 stills at 80x48 (seed 104)" in r.stdout
     assert load_model(out).meta["frames"] == ["still_0000", "still_0001", "s120x72_0000",
                                               "s120x72_0001", "s80x48_0000"]
+    # without --curve the curve stays next to the model (the docs' picture is untouched)
+    assert (tmp_path / "m.curve.png").stat().st_size > 0
+    assert f"curve: {tmp_path / 'm.curve.png'}" in r.stdout
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "train_default.py"),
                           "--extra-size", "640by360", "--config", str(cfg), "--out",
                           str(tmp_path / "x.fishseg")], capture_output=True, text=True)
