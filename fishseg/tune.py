@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from fishseg.config import SeparateConfig
+from fishseg.config import SeparateConfig, to_dict
 from fishseg.metrics import count_instances, count_scores, instance_scores
 from fishseg.separate import separation_maps
 
@@ -106,7 +106,7 @@ def tune_separation(fg: np.ndarray, edge: np.ndarray, labels: np.ndarray,
     report = {"frames": int(len(fg)), "settings_tried": tried,
               "before": {"ap50": round(start[0], 4), "count_mae": round(start[1], 4)},
               "after": {"ap50": round(best_key[0], 4), "count_mae": round(-best_key[1], 4)},
-              "separate": {f.name: getattr(best, f.name) for f in dataclasses.fields(best)}}
+              "separate": to_dict(best)}
     return best, report
 
 
@@ -144,7 +144,7 @@ def tune_model(model, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]
     best, report = tune_separation(np.stack(fgs), np.stack(edges), np.stack(labs),
                                    base, progress=progress)
     best = dataclasses.replace(best, area_width=width)
-    report["separate"] = dataclasses.asdict(best)
+    report["separate"] = to_dict(best)
     model.cfg = dataclasses.replace(model.cfg, separate=best)
     model.meta["separation_tuning"] = report
     return report

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from fishseg.config import Config, SeparateConfig
+from fishseg.config import Config, SeparateConfig, to_dict
 from fishseg.targets import target_maps
 from fishseg.tune import STAGES, score_separation, tune_model, tune_separation
 
@@ -103,7 +101,7 @@ def test_tune_model_stores_settings():
     report = tune_model(m, images, list(labels), progress=False)
     assert m.cfg.separate.min_area < 2000 and report["after"]["ap50"] >= 0.95
     assert m.cfg.separate.area_width == fg.shape[-1]     # areas are in these frames' pixels
-    assert m.meta["separation_tuning"]["separate"] == dataclasses.asdict(m.cfg.separate)
+    assert m.meta["separation_tuning"]["separate"] == to_dict(m.cfg.separate)
 
 
 def test_shape_errors():
