@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from eval_counts import frame_size
 
 from fishseg.config import SynthConfig, override
 from fishseg.model.bundle import BUNDLED_MODELS, load_model
@@ -27,16 +28,11 @@ from fishseg.pipeline import segment_video
 from fishseg.synth import synthesize
 
 
-def _size(text: str) -> tuple[int, int]:
-    w, h = text.lower().split("x")
-    return int(w), int(h)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="*", default=list(BUNDLED_MODELS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4])
-    ap.add_argument("--sizes", type=_size, nargs="+", default=[(640, 360), (1280, 720)],
+    ap.add_argument("--sizes", type=frame_size, nargs="+", default=[(640, 360), (1280, 720)],
                     metavar="WxH")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
