@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from fishseg.model.fields import (
+    MIN_SIDE,
+    check_frame_size,
     coverage,
     frame_padding,
     maps_from_indices,
     overlap_add,
     overlap_add_conv,
+    pad_frames,
     prepare,
     processing_size,
 )
@@ -40,6 +43,30 @@ def test_padding_gives_uniform_coverage(n):
     assert grid_size(n + before + after) == grid
     assert n + before + after == 4 * (grid - 1) + INPUT_PATCH
     np.testing.assert_array_equal(coverage(n, 37), 16.0)
+
+
+def test_smallest_side_that_can_be_padded():
+    """MIN_SIDE is the smallest side the reflect padding takes, and every larger one does."""
+    for n in range(MIN_SIDE, 120):
+        assert pad_frames(jnp.zeros((1, n, n, 1))).shape[1] == n + sum(frame_padding(n)[:2])
+    with pytest.raises(ValueError):
+        pad_frames(jnp.zeros((1, MIN_SIDE - 1, 64, 1)))
+
+
+def test_a_frame_too_flat_to_segment_gets_a_clear_error(tiny_model_path):
+    """A 300x1 image (a cut strip, a corrupt header) is 640x2 at processing width 640: the
+    error gives the frame's size and what it becomes, not a padding detail."""
+    from fishseg.model.bundle import load_model
+
+    check_frame_size(360, 640, 640)
+    check_frame_size(12, 24, 640)  # small frames are enlarged to the processing width
+    with pytest.raises(ValueError, match=r"300x1 pixels is 640x2 at processing width 640"):
+        check_frame_size(1, 300, 640)
+    model = load_model(tiny_model_path)
+    w = model.cfg.model.processing_width
+    h = (MIN_SIDE - 1) * 1000 // w  # (MIN_SIDE - 1) rows once resized
+    with pytest.raises(ValueError, match=rf"1000x{h} pixels .* too small to segment"):
+        model.predict_maps(np.zeros((1, h, 1000, 3), np.uint8))
 
 
 def test_constant_dictionary_gives_constant_maps():

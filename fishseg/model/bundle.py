@@ -41,7 +41,7 @@ from flax import nnx
 
 from fishseg.config import Config, ConfigError, UnknownKeyError, from_dict, to_dict
 from fishseg.io.files import mkstemp_beside
-from fishseg.model.fields import NORMALISATION, dense_maps, pad_frames, prepare
+from fishseg.model.fields import NORMALISATION, check_frame_size, dense_maps, pad_frames, prepare
 from fishseg.model.network import FieldNet, get_params, set_params
 
 FORMAT = "fishseg-model"
@@ -204,6 +204,8 @@ class FishsegModel(MapsModel):
             frames = frames[None]
         if frames.ndim not in (3, 4) or frames.dtype != np.uint8:
             raise ValueError(f"frames must be (B, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        for w in (cfg.model.processing_width, *cfg.model.extra_widths):
+            check_frame_size(frames.shape[1], frames.shape[2], w)
         tta = cfg.model.tta if tta is None else tta
         bs = batch_size or cfg.model.batch_size
         out = []

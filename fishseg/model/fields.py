@@ -98,6 +98,22 @@ def frame_padding(n: int) -> tuple[int, int, int]:
     return PAD_BEFORE, padded - n - PAD_BEFORE, grid
 
 
+#: Smallest side, in pixels at the processing width, that :func:`pad_frames` can
+#: reflect-pad (the padding, 21-24 pixels, must be shorter than the side).
+MIN_SIDE = 23
+
+
+def check_frame_size(h: int, w: int, width: int) -> None:
+    """Raise a clear ``ValueError`` for ``h`` x ``w`` frames too small (or too flat) to
+    segment at processing width ``width``: each side must be at least
+    :data:`MIN_SIDE` pixels once resized."""
+    ph, pw = processing_size(h, w, width)
+    if min(ph, pw) < MIN_SIDE:
+        raise ValueError(f"a frame of {w}x{h} pixels is {pw}x{ph} at processing width {width}: "
+                         f"too small to segment (each side must be at least {MIN_SIDE} pixels "
+                         "there; is it a whole camera frame?)")
+
+
 def pad_frames(x: jax.Array) -> jax.Array:
     """Reflect-pad (B, h, w, C) frames for :func:`frame_padding` coverage."""
     (bh, ah, _), (bw, aw, _) = frame_padding(x.shape[1]), frame_padding(x.shape[2])
