@@ -233,5 +233,7 @@ def make_fish(rng: np.random.Generator, length: float, flat: bool) -> Sprite:
     gloss = gloss_lvl * (0.7 * band * patchy + 0.6 * glints) * (body_m > 0)
     gloss = np.clip(gloss, 0, 1).astype(np.float32)
     thickness = depth * (0.08 if flat else 0.25)
+    uu = np.linspace(0.0, 1.0, 1001)
+    arc = float(np.sum(np.hypot(np.diff(uu * L), np.diff(_centre(uu, L, b2, b3)))))
     return Sprite(rgb=rgb * alpha[..., None], alpha=alpha, mask=mask, gloss=gloss * alpha,
-                  height=float(max(thickness, 1.0)), kind=str(name))
+                  height=float(max(thickness, 1.0)), kind=str(name), length=arc)

@@ -30,6 +30,9 @@ class Sprite:
         kind: what it is (a fish's palette: ``"cod"``, ``"plaice"``, ``"blind"`` for a
             flatfish's white blind side, ...; recorded in meta.json as the truth of how
             each fish looks).
+        length: a fish's length along its centre curve, snout to tail tip, in pixels
+            (its total length straightened: the truth for :mod:`fishseg.midline`); 0
+            for other objects.
     """
 
     rgb: np.ndarray
@@ -38,6 +41,7 @@ class Sprite:
     gloss: np.ndarray
     height: float
     kind: str = ""
+    length: float = 0.0
 
     @property
     def center(self) -> tuple[float, float]:
