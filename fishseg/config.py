@@ -237,6 +237,11 @@ class MeasureConfig:
         "with k3 (OpenCV's model, pixels of the input frames; `fishseg calibrate-lens` "
         "measures it); fish are measured on undistorted positions (fishseg.lens; needs "
         "cm_per_pixel or belt_points)")
+    midline_views: int = _f(
+        5, "each fish's length along its body (fish.csv midline_px: snout to tail tip along "
+        "the midline, fishseg.midline; a bent fish's length_px is its chord) is measured in "
+        "the first this many frames where it is not cut by the frame edge, and the median "
+        "kept (about 1.5 ms each; 0 = off)", min=0)
 
 
 @dataclass(frozen=True)

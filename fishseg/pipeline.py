@@ -342,7 +342,8 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
         if plane is not None:
             plane = plane.scaled(scale)
             plane.check_frame(w, h)
-        tracker = Tracker(cfg.track, border=border, plane=plane)
+        tracker = Tracker(cfg.track, border=border, plane=plane,
+                          midline_views=cfg.measure.midline_views)
         # outputs hold counted fish only, ids 1, 2, ...; the overlay outlines the rest
         # (the writer outlines the left-out detections on the overlay's copy of the frame;
         # the fish pictures are cut from the frame as it is)

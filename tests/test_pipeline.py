@@ -96,6 +96,13 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
     assert len(fish) == s["tracks"] == s["distinct_fish"] <= s["tracks_started"]
     assert s["track_settings"]["off_belt_share"] == 0.5 and s["track_settings"]["min_frames"] == 3
     assert all(int(r["counted"]) == 1 and int(r["frames_seen"]) >= 3 for r in fish.values())
+    # the length along the body: measured on every fish seen whole (these synthetic fish
+    # are nearly straight: about their chord), never on one always cut by the edge
+    for r in fish.values():
+        if r["partial"] == "1":
+            assert r["midline_px"] == ""
+        else:
+            assert 0.85 < float(r["midline_px"]) / float(r["length_px"]) < 1.2, r
     # in view when the video starts or ends (here every fish: 40 frames are short)
     cut = {k for k, r in fish.items() if r["first_frame"] == "0" or r["last_frame"] == "39"}
     assert {k for k, r in fish.items() if r["cut_in_time"] == "1"} == cut

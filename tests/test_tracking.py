@@ -387,3 +387,44 @@ def test_an_input_shorter_than_min_frames_counts_what_it_saw(n):
         assert before == 0 and tr.cfg.min_frames == n and tr.distinct_count == whole >= 4
     else:
         assert tr.cfg.min_frames == 3 and tr.distinct_count == before
+
+
+def test_a_bent_fish_gets_its_length_along_the_body():
+    """A fish bent into half a circle rides the belt in from the left edge: its median
+    chord (length_px) is 2/pi of its length, its midline_px the length; the midline is
+    measured only where the fish is whole, in its first ``midline_views`` such frames;
+    with ``cm_per_pixel`` or a belt plane it comes in cm too."""
+    from test_midline import bent_band
+
+    from fishseg.calibration import BeltPlane
+
+    band = bent_band(40, 180, 12, size=120)[10:110, 50:110]  # (100, 60), all of it
+    ys, xs = np.nonzero(band)
+    true = 40 * np.pi + 12
+
+    def ride(tracker):
+        for t in range(12):
+            lab = np.zeros((120, 200), np.int32)
+            x = xs - 50 + 12 * t  # starts cut by the left edge, whole from frame 5
+            keep = x >= 0
+            lab[ys[keep] + 10, x[keep]] = 1
+            tracker.update(lab, t)
+        (track,) = tracker.tracks.values()
+        return track
+
+    track = ride(Tracker(TrackConfig(max_gap=2, min_frames=3), midline_views=4))
+    measured = [i for i, v in enumerate(track.midlines) if v > 0]
+    assert measured == [i for i, e in enumerate(track.edge) if not e][:4]
+    s = track.summary(cm_per_pixel=0.5)
+    assert s["midline_px"] == pytest.approx(true, rel=0.06)
+    assert s["length_px"] < 0.75 * true
+    assert s["midline_cm"] == pytest.approx(0.5 * s["midline_px"])
+    # a perspective calibration (here a plain 0.5 cm per pixel): each frame's midline is
+    # scaled as its length is on the belt
+    plane = BeltPlane([[0, 0, 0, 0], [200, 0, 100, 0], [200, 120, 100, 60], [0, 120, 0, 60]])
+    sp = ride(Tracker(TrackConfig(max_gap=2, min_frames=3), plane=plane,
+                      midline_views=4)).summary()
+    assert sp["midline_px"] == s["midline_px"]
+    assert sp["midline_cm"] == pytest.approx(0.5 * sp["midline_px"], rel=0.02)
+    off = ride(Tracker(TrackConfig(max_gap=2, min_frames=3), midline_views=0))
+    assert not any(off.midlines) and np.isnan(off.summary()["midline_px"])

@@ -128,7 +128,8 @@ def write_fish_page(d: Path) -> Path | None:
         return None
     e = html.escape
     cols = [c for c in ("track_id", "first_s", "last_s", "first_datetime", "frames_seen",
-                        "partial", "length_px", "length_cm", "width_px", "width_cm")
+                        "partial", "length_px", "length_cm", "midline_px", "midline_cm", "width_px",
+                        "width_cm")
             if rows and c in rows[0]]
     video = (d / "overlay.mp4").is_file()
     lines = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -19,8 +19,10 @@ Layout of ``OUT/<name>/`` (written by :class:`ExportWriter`)::
                              last_datetime (as datetime), frames_seen,
                              partial (1/0), cut_in_time (1/0: in view in the first or
                              last frame written, so maybe in the recording before or
-                             after too), median area_px, length_px, width_px
-                             (+ area_cm2, length_cm, width_cm when calibrated)
+                             after too), median area_px, length_px, width_px,
+                             midline_px (length along the body, fishseg.midline;
+                             empty where never seen whole) (+ area_cm2, length_cm,
+                             width_cm, midline_cm when calibrated)
     overlay.mp4              optional review video (:func:`draw_overlay` on each frame)
     counts.png, lengths.png  fish in view and distinct fish over time; the length-frequency
                              distribution of the counted fish (:mod:`fishseg.io.charts`;
@@ -573,16 +575,17 @@ class ExportWriter:
                 r[f"{k}_datetime"] = self._clock(r[f"{k}_s"])
         cols = ["track_id", "first_frame", "last_frame", "first_s", "last_s", "first_datetime",
                 "last_datetime", "frames_seen", "partial", "cut_in_time", "counted", "area_px",
-                "length_px", "width_px"]
+                "length_px", "width_px", "midline_px"]
         if self.cm_columns:
-            cols += ["area_cm2", "length_cm", "width_cm"]
+            cols += ["area_cm2", "length_cm", "width_cm", "midline_cm"]
         with atomic_write(self.out_dir / "fish.csv") as f:
             w = csv.writer(f)
             w.writerow(cols)
             for r in rows:
                 w.writerow([int(r[c]) if c in ("partial", "cut_in_time", "counted") else
                             f"{r[c]:.3f}" if c in ("first_s", "last_s") else
-                            (f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
+                            ("" if isinstance(r[c], float) and np.isnan(r[c]) else
+                             f"{r[c]:.4g}" if isinstance(r[c], float) else r[c]) for c in cols])
         if self._gallery is not None:
             self._gallery.finish(rows, cm=self.cm_columns)
         if self.charts and len(self.counts) > 1:  # a single image: the batch's chart says it
