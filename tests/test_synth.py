@@ -48,6 +48,17 @@ def test_files_and_meta(video):
     assert meta["fish_count"] == len(ids) > 0
     assert np.array_equal(ids, np.arange(1, len(ids) + 1))  # ids 1..N, no gaps
     assert _read(out, "images", 0).shape == (180, 320, 3)
+    # each fish's true length: along its centre curve, at least its drawn length (a
+    # fraction of the frame width) and at most a little more (its bend), and never less
+    # than what any frame shows of it
+    lengths = {int(k): v for k, v in meta["fish_lengths"].items()}
+    assert sorted(lengths) == ids.tolist()
+    lo, hi = SMALL.min_length * 320, SMALL.max_length * 320
+    assert all(lo <= v <= 1.15 * hi for v in lengths.values()), lengths
+    for m in masks[::4]:
+        for i in np.unique(m[m > 0]):
+            ys, xs = np.nonzero(m == i)
+            assert max(np.ptp(ys), np.ptp(xs)) <= lengths[int(i)] * 1.05
 
 
 def test_mp4_is_h264_read_by_opencv_and_matches_pngs(video):

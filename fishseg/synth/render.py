@@ -74,11 +74,11 @@ def relabel_by_appearance(labels: np.ndarray, order: list[int] | None = None
     return lut[labels], len(order)
 
 
-def _render_still(args) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _render_still(args) -> tuple[np.ndarray, np.ndarray, list[tuple[str, float]]]:
     scene_seed, noise_rng, cfg, width, height = args
     scene = make_scene(np.random.default_rng(scene_seed), cfg, width, height, 1, still=True)
     img, lab = render_frame(scene, 0, noise_rng)
-    return img, lab, [f.sprite.kind for f in scene.fish]
+    return img, lab, [(f.sprite.kind, f.sprite.length) for f in scene.fish]
 
 
 def _spawn_can_start() -> bool:
@@ -112,7 +112,8 @@ def _render_stills(scene_seeds, noise_rngs, cfg, width: int, height: int, worker
 
 def render_raw(n: int, seed: int, cfg=None, stills: bool = False, progress: bool = False,
                workers: int = 1):
-    """:func:`render_with_kinds` without the kinds: ``(images, labels, fish_count)``."""
+    """:func:`render_with_kinds` without the kinds and lengths: ``(images, labels,
+    fish_count)``."""
     return render_with_kinds(n, seed, cfg, stills, progress, workers)[:3]
 
 
@@ -130,10 +131,13 @@ def render_with_kinds(n: int, seed: int, cfg=None, stills: bool = False,
             not depend on it).
 
     Returns:
-        (images, labels, fish_count, kinds): (n, H, W, 3) uint8 RGB, (n, H, W) int32 fish
-        ids 1..fish_count (0 = belt, rails, occluders), where ids follow first appearance
-        and a fish keeps its id across frames, and the kind of each id (``kinds[id - 1]``:
-        the fish's palette, :attr:`fishseg.synth.sprite.Sprite.kind`).
+        (images, labels, fish_count, kinds, lengths): (n, H, W, 3) uint8 RGB, (n, H, W)
+        int32 fish ids 1..fish_count (0 = belt, rails, occluders), where ids follow first
+        appearance and a fish keeps its id across frames, the kind of each id
+        (``kinds[id - 1]``: the fish's palette, :attr:`fishseg.synth.sprite.Sprite.kind`)
+        and its true length in pixels (``lengths[id - 1]``: along its centre curve, snout
+        to tail tip, :attr:`fishseg.synth.sprite.Sprite.length`; fish are pasted
+        rotated, never scaled).
     """
     if cfg is None:
         from fishseg.config import SynthConfig
@@ -148,7 +152,7 @@ def render_with_kinds(n: int, seed: int, cfg=None, stills: bool = False,
     images = np.empty((n, height, width, 3), np.uint8)
     labels = np.empty((n, height, width), np.int32)
     if stills:
-        provisional: list[str] = []  # kind of provisional id k + 1
+        provisional: list[tuple[str, float]] = []  # kind, length of provisional id k + 1
         done = _render_stills(scene_seq.spawn(n), noise_rngs, cfg, width, height, workers)
         for i, (img, lab, kinds) in enumerate(_progress(done, progress, "synth stills", n)):
             # Stills are independent: give each its own block of ids.
@@ -157,13 +161,14 @@ def render_with_kinds(n: int, seed: int, cfg=None, stills: bool = False,
             provisional += kinds
     else:
         scene = make_scene(np.random.default_rng(scene_seq), cfg, width, height, n)
-        provisional = [f.sprite.kind for f in scene.fish]
+        provisional = [(f.sprite.kind, f.sprite.length) for f in scene.fish]
         for t in _progress(range(n), progress, "synth frames", n):
             images[t], labels[t] = render_frame(scene, t, noise_rngs[t])
     order = appearance_order(labels)
     labels, count = relabel_by_appearance(labels, order)
-    kinds = [provisional[k - 1] for k in order]
-    return images, labels, count, kinds
+    kinds = [provisional[k - 1][0] for k in order]
+    lengths = [provisional[k - 1][1] for k in order]
+    return images, labels, count, kinds, lengths
 
 
 def render_frames(n: int, seed: int, cfg=None, stills: bool = False, workers: int = 1):

@@ -5,7 +5,8 @@ Layout of ``OUT``::
     video.mp4                 H.264 (libx264, yuv420p), video mode only
     images/frame_NNNNNN.png   RGB frames as decoded back from the H.264 stream by OpenCV
     masks/frame_NNNNNN.png    uint16 fish ids (0 = belt), the same fish keeps its id
-    meta.json                 fps, size, frames, seed, fish_count, fish_kinds, version, config
+    meta.json                 fps, size, frames, seed, fish_count, fish_kinds, fish_lengths,
+                              version, config
 
 Stills are encoded as an all-intra stream (each still compressed on its own) and decoded
 back the same way, so they carry compression artefacts too; the stream is not kept.
@@ -138,7 +139,7 @@ def synthesize(out_dir, *, frames: int = 60, stills: int = 0, seed: int = 0,
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     n = stills if stills > 0 else frames
-    raw, labels, count, kinds = render_with_kinds(n, seed, cfg, stills=stills > 0,
+    raw, labels, count, kinds, lengths = render_with_kinds(n, seed, cfg, stills=stills > 0,
                                                   progress=progress)
     if stills > 0:
         with tempfile.TemporaryDirectory(prefix="fishseg-synth-") as tmp:
@@ -172,6 +173,9 @@ def synthesize(out_dir, *, frames: int = 60, stills: int = 0, seed: int = 0,
         # how each fish looks (its palette: a species, or "blind" for a flatfish's white
         # blind side), by its id in the masks
         "fish_kinds": {str(i + 1): k for i, k in enumerate(kinds)},
+        # each fish's true length in pixels, along its centre curve from snout to tail
+        # tip (the truth for fish.csv's midline_px and length_px), by its id
+        "fish_lengths": {str(i + 1): round(float(v), 2) for i, v in enumerate(lengths)},
         "video": "video.mp4" if stills == 0 else None,
         "config": to_dict(cfg),
     }
