@@ -172,7 +172,7 @@ def counted_per_frame(labels, cfg=None) -> tuple[list[int], int]:
         ``(counts, distinct)``: the number of counted fish in each frame's output (the
         ``fish_in_view`` of counts.csv) and the number of distinct fish.
     """
-    tracker = Tracker(cfg)
+    tracker = Tracker(cfg, midline_views=0)  # counts only: no lengths to measure
     release = CountedTracks(tracker)
     counts: list[int] = []
     n = lambda out: int(np.unique(out).size - (out == 0).any())  # noqa: E731

@@ -116,7 +116,7 @@ def linked_fish(a_dir: Path, b_dir: Path) -> dict[int, int]:
     first_b = fb[min(fb)]()
     if first_b.shape != masks[-1].shape:
         return {}
-    tracker = Tracker(_track_settings(read_summary(a_dir) or {}))
+    tracker = Tracker(_track_settings(read_summary(a_dir) or {}), midline_views=0)
     out = [tracker.update(m, k) for k, m in enumerate([*masks, first_b])]
     in_a, in_b = _owners(out[-2], masks[-1]), _owners(out[-1], first_b)
     return {fish_b: in_a[t] for t, fish_b in in_b.items() if t in in_a and fish_b > 0
