@@ -64,10 +64,11 @@ def frame_size(spec: str) -> tuple[int, int]:
     return w, h
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_video_args(ap: argparse.ArgumentParser, videos: list[str]) -> None:
+    """The options of the scripts that segment generated videos (this one,
+    ``eval_lengths.py``): --model, --videos (default ``videos``), --set, --size, --oracle."""
     ap.add_argument("--model", help="model bundle (default: the bundled model)")
-    ap.add_argument("--videos", nargs="+", default=["24:2026", "60:2026", "30:2026", "40:7"],
+    ap.add_argument("--videos", nargs="+", default=videos,
                     help="FRAMES:SEED of each generated video")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override of the model, e.g. model.tta=true")
@@ -75,11 +76,16 @@ def main() -> None:
                     help="render the videos natively at this size (default 1280x720): the "
                          "belt's texture is drawn at fixed pixel sizes, so this is another "
                          "camera, not the same video downscaled")
+    ap.add_argument("--oracle", action="store_true",
+                    help="perfect maps (the true masks' targets) instead of a model")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_video_args(ap, ["24:2026", "60:2026", "30:2026", "40:7"])
     ap.add_argument("--mean-with", nargs="+", default=[], metavar="MODEL",
                     help="score the mean of --model's maps and these models' (separation "
                          "and tracking settings from --model; fishseg.model.ensemble)")
-    ap.add_argument("--oracle", action="store_true",
-                    help="perfect maps (the true masks' targets) instead of a model")
     args = ap.parse_args()
     if args.oracle:
         print("oracle maps (target maps of the true masks)\n")

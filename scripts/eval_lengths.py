@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from eval_counts import OracleMaps, frame_size
+from eval_counts import OracleMaps, add_video_args
 
 from fishseg.config import SynthConfig
 from fishseg.io.images import read_labels
@@ -89,15 +89,7 @@ def row(name: str, ratios: list[tuple[float, float]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", help="model bundle (default: the bundled model)")
-    ap.add_argument("--videos", nargs="+", default=["60:2026", "40:7", "30:2026", "60:12"],
-                    help="FRAMES:SEED of each generated video")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="config override of the model")
-    ap.add_argument("--size", type=frame_size, default=None, metavar="WxH",
-                    help="render the videos natively at this size (default 1280x720)")
-    ap.add_argument("--oracle", action="store_true",
-                    help="perfect maps (the true masks' targets) instead of a model")
+    add_video_args(ap, ["60:2026", "40:7", "30:2026", "60:12", "60:11"])
     args = ap.parse_args()
     if args.oracle:
         print("oracle maps (target maps of the true masks)\n")
