@@ -371,12 +371,13 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                 exporter = BackgroundExport(exporter, max_pending=2 * batch_size)
             with exporter as writer, OneAhead("fishseg-track", background_track) as ahead:
 
-                def track_batch(indices, labels, frames):
+                def track_batch(indices, labels, frames, fgs):
                     """Track a batch and hand the frames now decided to the writer
                     (in a thread, beside the next batch's maps and separation)."""
                     t2 = time.perf_counter()
-                    tracked = [(tracker.update(lab, int(i)), tracker.last_ids)
-                               for i, lab in zip(indices, labels)]
+                    tracked = [(tracker.update(lab, int(i)) if fgs is None else
+                                tracker.update(lab, int(i), fg=fgs[k]), tracker.last_ids)
+                               for k, (i, lab) in enumerate(zip(indices, labels))]
                     t3 = time.perf_counter()
                     times["track"] += t3 - t2
                     for i, (lab, ids), frame in zip(indices, tracked, frames):
@@ -392,19 +393,20 @@ def segment_video(source: str | Path | Sequence[Path], out_dir: str | Path, *, m
                     times["decode"] += time.perf_counter() - t
                     if idle_skip and empty_run >= idle_after and len(frames) > 1:
                         # an empty belt for a while: its last frame decides for the batch
-                        last = _instances(model, frames[-1:], keep, cfg, times, unsure)
+                        last, _ = _instances(model, frames[-1:], keep, cfg, times, unsure)
                         if last.any():
                             unsure.pop()  # the last frame again, with its batch
-                            labels = _instances(model, frames, keep, cfg, times, unsure)
+                            labels, fgs = _instances(model, frames, keep, cfg, times, unsure)
                         else:
                             labels = np.zeros((len(frames), *last.shape[1:]), last.dtype)
+                            fgs = None  # no fish: nothing to score
                             idle_skipped += len(frames) - 1
                     else:
-                        labels = _instances(model, frames, keep, cfg, times, unsure)
+                        labels, fgs = _instances(model, frames, keep, cfg, times, unsure)
                     for lab in labels:  # frames without fish in a row, up to the last
                         empty_run = 0 if lab.any() else empty_run + 1
                     t2 = time.perf_counter()
-                    ahead.submit(track_batch, indices, labels, frames)
+                    ahead.submit(track_batch, indices, labels, frames, fgs)
                     t = time.perf_counter()
                     if background_track:  # inline, the work is timed as track and export
                         times["track_wait"] += t - t2
@@ -533,10 +535,12 @@ def _frame_parts(carried, time_s: float | None) -> tuple:
 
 
 def _instances(model, frames: np.ndarray, keep, cfg: Config, times: dict,
-               unsure: list[float]) -> np.ndarray:
+               unsure: list[float]) -> tuple[np.ndarray, np.ndarray | None]:
     """Fish instances of a batch: the model's maps (fg cut to the ROI ``keep``), then
-    separation. (B, H, W, 3) uint8 -> (B, H, W) int32; adds to ``times``, and each
-    frame's :func:`fishseg.uncertainty.frame_uncertainty` to ``unsure``."""
+    separation. (B, H, W, 3) uint8 -> (B, H, W) int32 labels, and the (B, H, W) uint8
+    foreground maps (0..255) where ``track.min_fg`` needs them (else None); adds to
+    ``times``, and each frame's :func:`fishseg.uncertainty.frame_uncertainty` to
+    ``unsure``."""
     t = time.perf_counter()
     fg, edge = separation_maps(model, frames)
     if keep is not None:  # nothing outside the ROI is fish
@@ -546,8 +550,10 @@ def _instances(model, frames: np.ndarray, keep, cfg: Config, times: dict,
     t1 = time.perf_counter()
     times["maps"] += t1 - t
     labels = np.asarray(separate(fg, edge, cfg.separate))
+    fg_u8 = (np.asarray(jnp.round(fg * 255).astype(jnp.uint8)) if cfg.track.min_fg > 0
+             else None)  # a quarter of the float map's transfer from the device
     times["separate"] += time.perf_counter() - t1
-    return labels
+    return labels, fg_u8
 
 
 def _save_checkpoint(stage, key, writer, tracker, release, reader, next_frame, saved_errors,

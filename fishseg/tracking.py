@@ -95,6 +95,10 @@ class Track:
         midlines: length along the body in pixels (:func:`fishseg.midline.midline_length`)
             per seen frame; 0 where it was not measured (cut by the edge, or the
             track already had the tracker's ``midline_views`` measures).
+        fg: its mean foreground probability per seen frame (0 where the tracker was not
+            given the frame's fg map).
+        decided: how many of its first sightings fell in its first ``decision_delay``
+            updates (the sightings whether it counts is decided on).
         first_update: the tracker's update number (0, 1, ...) when it was first seen.
         belt: the belt test's vote per seen frame, for the step from the previous
             sighting: 1 the belt's travel explains it better, -1 its own motion does,
@@ -111,6 +115,8 @@ class Track:
     centroids: list[tuple[float, float]] = field(default_factory=list)
     cm: list[tuple[float, float, float]] = field(default_factory=list)
     midlines: list[float] = field(default_factory=list)
+    fg: list[float] = field(default_factory=list)
+    decided: int = 0
     first_update: int = 0
     belt: list[int] = field(default_factory=list)
 
@@ -243,9 +249,19 @@ class Tracker:
 
     def counts(self, track: Track) -> bool:
         """Whether a track is a distinct fish: seen in at least ``cfg.min_frames`` frames
-        (a detection that lives for a frame or two is noise) and not off the belt
-        (:meth:`rides_belt`)."""
-        return track.frames_seen >= self.cfg.min_frames and self.rides_belt(track) is not False
+        (a detection that lives for a frame or two is noise), not off the belt
+        (:meth:`rides_belt`) and sure enough (:meth:`sure`)."""
+        return (track.frames_seen >= self.cfg.min_frames and self.rides_belt(track) is not False
+                and self.sure(track))
+
+    def sure(self, track: Track) -> bool:
+        """Whether the maps were sure enough of a track: the median of its mean foreground
+        probability over the sightings of its first ``decision_delay`` updates is at
+        least ``cfg.min_fg`` (True when the test is off, or no fg map was given)."""
+        if self.cfg.min_fg <= 0:
+            return True
+        scores = [v for v in track.fg[:track.decided] if v > 0]
+        return not scores or float(np.median(scores)) >= self.cfg.min_fg
 
     def rides_belt(self, track: Track) -> bool | None:
         """Whether a track moved with the belt over its first ``decision_delay`` updates.
@@ -456,6 +472,8 @@ class Tracker:
             "track_cm_len": np.array([len(t.cm) for t in tr], np.int64),
             "track_cm": _concat([t.cm for t in tr], np.float64).reshape(-1, 3),
             "track_midlines": _concat([t.midlines for t in tr], np.float64),
+            "track_fg": _concat([t.fg for t in tr], np.float64),
+            "track_decided": np.array([t.decided for t in tr], np.int64),
             "track_first_update": np.array([t.first_update for t in tr], np.int64),
             "track_belt": _concat([t.belt for t in tr], np.int64),
             "live_index": np.array([x.index for x in lv], np.int64),
@@ -486,6 +504,9 @@ class Tracker:
         # (a checkpoint written before midlines were measured has none: 0, not measured)
         mids = (split(arrays["track_midlines"], n) if "track_midlines" in arrays
                 else [np.zeros(k) for k in n.tolist()])
+        fgs = (split(arrays["track_fg"], n) if "track_fg" in arrays
+               else [np.zeros(k) for k in n.tolist()])
+        decided = arrays.get("track_decided", np.zeros(len(n), np.int64))
         self.tracks = {}
         for i, tid in enumerate(arrays["track_ids"].tolist()):
             self.tracks[tid] = Track(
@@ -494,6 +515,7 @@ class Tracker:
                 edge=cols["edge"][i].tolist(),
                 centroids=[tuple(c) for c in cols["centroids"][i].tolist()],
                 cm=[tuple(c) for c in cm[i].tolist()], midlines=mids[i].tolist(),
+                fg=fgs[i].tolist(), decided=int(decided[i]),
                 first_update=int(arrays["track_first_update"][i]), belt=cols["belt"][i].tolist())
         m = arrays["live_len"]
         ys, xs = split(arrays["live_ys"], m), split(arrays["live_xs"], m)
@@ -507,13 +529,16 @@ class Tracker:
 
     # -- the step ----------------------------------------------------------------------
 
-    def update(self, labels, frame_index: int) -> np.ndarray:
+    def update(self, labels, frame_index: int, fg: np.ndarray | None = None) -> np.ndarray:
         """Link one frame's instances to the tracks.
 
         Args:
             labels: (H, W) integer instance labels of the frame, 0 = background; ids are
                 arbitrary per frame.
             frame_index: the frame's number (recorded in the tracks).
+            fg: optional (H, W) foreground probability map of the frame (float in [0, 1],
+                or uint8 0..255): each instance's mean is recorded (:attr:`Track.fg`)
+                for ``cfg.min_fg`` (:meth:`sure`).
 
         Returns:
             (H, W) int32 track labels: 0 = background, otherwise the track id.
@@ -532,6 +557,14 @@ class Tracker:
                               border=self.border, plane=self.plane)
         N = len(m)
         flat = ys * lab.shape[1] + xs   # (1-D indexing: cheaper than [ys, xs])
+        if fg is not None:
+            fg = np.asarray(fg)
+            if fg.shape != lab.shape:
+                raise ValueError(f"frame {frame_index}: fg map is {fg.shape}, labels {lab.shape}")
+            scale = 255.0 if fg.dtype == np.uint8 else 1.0
+            fg_mean = np.bincount(pos, fg.ravel()[flat].astype(np.float64), N) / np.maximum(m.area, 1) / scale
+        else:
+            fg_mean = np.zeros(N)
         pos_img = np.zeros(lab.shape, np.int32)
         pos_img.ravel()[flat] = pos + 1
         # group pixels by instance; a 16-bit key makes the stable sort a linear radix sort
@@ -591,6 +624,9 @@ class Tracker:
             if m.plane_cm is not None:
                 tr.cm.append(tuple(float(x) for x in m.plane_cm[c]))
             tr.midlines.append(self._midline(tr, inst_ys[c], inst_xs[c], m.touches_edge[c]))
+            tr.fg.append(float(fg_mean[c]))
+            if update - tr.first_update <= self.decision_delay:
+                tr.decided += 1
             new_live.append(_Live(int(track_of[c]), inst_ys[c], inst_xs[c], m.centroid[c].copy()))
         self._live = new_live
         self._prev_fg = fg

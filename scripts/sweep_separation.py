@@ -14,7 +14,7 @@ duplicates / not a fish) with the mean IDF1, as ``sweep_tracking.py`` prints the
         [--fg-threshold 0.5 0.6] [--core-fg 0.5 0.6 0.7 0.8] [--core-edge 0.2 0.3] \\
         [--min-marker-area 160] [--min-area 60 200] [--tail-ratio 0 0.3] \\
         [--tail-axial 1.0 1.2] [--tail-offaxis 0.25] [--split-edge off 0.3,0.2] \\
-        [--split-area 2000] \\
+        [--split-area 2000] [--min-fg 0 0.65 0.7] \\
         [--set "model.extra_widths=[800,960]"] [--cache runs/sweep-maps] \\
         [--mean-with OTHER.fishseg]
 
@@ -66,7 +66,7 @@ def _score(cfg, track_cfg, video) -> tuple:
     labels = [x for i in range(0, len(fg), 8)
               for x in np.asarray(separate(fg[i:i + 8].astype(np.float32),
                                            b[i:i + 8].astype(np.float32), sep))]
-    released, distinct = released_outputs(labels, track_cfg)
+    released, distinct = released_outputs(labels, track_cfg, fg)
     counts = [int(np.unique(o).size - (o == 0).any()) for o in released]
     mae = count_scores(sure, counts, true_max=possible)["mae"]
     return (mae * len(counts), len(sure), distinct, n_true,
@@ -128,6 +128,9 @@ def main() -> None:
                     help="separate.split_edge values, each a comma-separated list of "
                          "decreasing thresholds, or off")
     ap.add_argument("--split-area", nargs="+", type=int)
+    ap.add_argument("--min-fg", nargs="+", type=float,
+                    help="track.min_fg values (a track setting: the least median mean "
+                         "foreground probability of a counted track; 0 = off)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override of the model before its maps are made, e.g. "
                          "model.tta=true")
@@ -183,26 +186,29 @@ def main() -> None:
           f"{' with ' + ', '.join(args.set) if args.set else ''}, {model.channels} maps "
           f"(separated on {'contact' if model.channels > 2 else 'edge'})\n")
     print("| fg_threshold | core_fg | core_edge | min_marker_area | min_area | tail_ratio | "
-          "tail_axial | tail_offaxis | split_edge | split_area | per-frame MAE | distinct found / true | "
-          "fish found / duplicates / not fish | IDF1 | per video (MAE, distinct/true) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "tail_axial | tail_offaxis | split_edge | split_area | min_fg | per-frame MAE | "
+          "distinct found / true | fish found / duplicates / not fish | IDF1 | "
+          "per video (MAE, distinct/true) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    tracks = [dataclasses.replace(model.cfg.track, min_fg=x)
+              for x in (args.min_fg or [model.cfg.track.min_fg])]
     cfgs = [(values, dataclasses.replace(base, **dict(zip(grid, values, strict=True))))
             for values in itertools.product(*grid.values())]
-    cfgs = [(v, c) for v, c in cfgs if c.core_fg >= c.fg_threshold
-            and (c.split_area > 0 or not c.split_edge)]
+    cfgs = [((*v, t.min_fg), c, t) for v, c in cfgs if c.core_fg >= c.fg_threshold
+            and (c.split_area > 0 or not c.split_edge) for t in tracks]
     if args.jobs > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         files = [_cache_file(args.cache, v[0], model) for v in videos]
-        jobs = [(c, model.cfg.track, v[0], v[1], f) for _, c in cfgs for v, f in zip(videos, files)]
+        jobs = [(c, t, v[0], v[1], f) for _, c, t in cfgs for v, f in zip(videos, files)]
         videos.clear()  # the workers read their own; free this process's copy
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
             scores = list(ex.map(_score_cached, jobs))
         per_setting = [scores[i:i + len(files)] for i in range(0, len(scores), len(files))]
     else:
-        per_setting = ([_score(c, model.cfg.track, v) for v in videos] for _, c in cfgs)
-    for (values, _), rows in zip(cfgs, per_setting):
+        per_setting = ([_score(c, t, v) for v in videos] for _, c, t in cfgs)
+    for (values, _, _), rows in zip(cfgs, per_setting):
         err, n = sum(r[0] for r in rows), sum(r[1] for r in rows)
         found, true = sum(r[2] for r in rows), sum(r[3] for r in rows)
         tally = sum(r[4] for r in rows)

@@ -46,13 +46,16 @@ def generated_videos(specs: list[str], tmp: str | Path) -> Iterator[GeneratedVid
         yield GeneratedVideo(spec, frames, d, meta["fish_count"], sure, possible, truth)
 
 
-def released_outputs(labels: list[np.ndarray], cfg) -> tuple[list[np.ndarray], int]:
+def released_outputs(labels: list[np.ndarray], cfg, fg: np.ndarray | None = None
+                     ) -> tuple[list[np.ndarray], int]:
     """The outputs' labels (counted fish only, as ``fishseg segment`` writes them) and
-    the distinct fish."""
-    tracker = Tracker(cfg)
+    the distinct fish; ``fg``: the frames' (frames, H, W) foreground maps, for
+    ``track.min_fg``."""
+    tracker = Tracker(cfg, midline_views=0)
     release = CountedTracks(tracker)
     out = [o for i, lab in enumerate(labels)
-           for _, o, _ in release.push(i, tracker.update(lab, i), ids=tracker.last_ids)]
+           for _, o, _ in release.push(i, tracker.update(lab, i, None if fg is None else fg[i]),
+                                       ids=tracker.last_ids)]
     tracker.end_of_input()
     out += [o for _, o, _ in release.flush()]
     return out, tracker.distinct_count

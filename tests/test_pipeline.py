@@ -9,6 +9,7 @@ the same kind of video is tested in ``test_default_model.py``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from fishseg.config import Config, SeparateConfig, SynthConfig, override
+from fishseg.config import Config, SeparateConfig, SynthConfig, TrackConfig, override
 from fishseg.io.images import read_image as read_image_rgb
 from fishseg.io.images import read_labels, write_image
 from fishseg.io.video import FrameReader, VideoWriter, probe
@@ -126,6 +127,26 @@ def test_counts_tracks_and_exports_agree(belt, tmp_path):
     assert all((out / c).stat().st_size > 0 for c in ("counts.png", "lengths.png"))
     assert set(s["stage_seconds"]) == {"decode", "maps", "separate", "track", "export",
                                        "track_wait"}
+
+
+def test_min_fg_reaches_the_tracker(belt, tmp_path):
+    """``track.min_fg``: maps sure of every fish at 0.8 inside it give every fish at a
+    threshold of 0.75 and none at 0.85 (the maps reach the tracker)."""
+    src, meta = belt
+
+    class Unsure(OracleModel):
+        def predict_maps(self, frames):
+            fg, edge = super().predict_maps(frames)
+            return 0.8 * fg, edge
+
+    found = {}
+    for t in (0.0, 0.75, 0.85):
+        model = Unsure(src / "masks")
+        model.cfg = dataclasses.replace(model.cfg, track=TrackConfig(min_fg=t))
+        s = segment_video(src / "video.mp4", tmp_path / str(t), model=model, batch_size=8,
+                          progress=False, overlay=False, gallery=False)
+        found[t] = s["distinct_fish"]
+    assert found[0.75] == found[0.0] > 0 and found[0.85] == 0, found
 
 
 def test_every_nth_frame(belt, tmp_path):

@@ -428,3 +428,35 @@ def test_a_bent_fish_gets_its_length_along_the_body():
     assert sp["midline_cm"] == pytest.approx(0.5 * sp["midline_px"], rel=0.02)
     off = ride(Tracker(TrackConfig(max_gap=2, min_frames=3), midline_views=0))
     assert not any(off.midlines) and np.isnan(off.summary()["midline_px"])
+
+
+def test_tracks_the_maps_are_unsure_of_do_not_count():
+    """track.min_fg: a track counts only if its mean foreground probability, over the
+    sightings its count is decided on, has a median of at least min_fg. Two fish ride
+    the belt; the maps are sure of one (0.9) and not of the other (0.6, as belt texture
+    the maps half take for fish); the decision is made on the first sightings and does
+    not change with later ones."""
+    def ride(cfg, late=0.6):
+        tr = Tracker(cfg)
+        for t in range(14):
+            lab = np.zeros((H, W), np.int32)
+            fg = np.zeros((H, W), np.float32)
+            cv2.ellipse(lab, (20 + 6 * t, 25), (12, 5), 0, 0, 360, 1, -1)
+            cv2.ellipse(lab, (20 + 6 * t, 70), (12, 5), 0, 0, 360, 2, -1)
+            fg[lab == 1] = 0.9
+            fg[lab == 2] = 0.6 if t <= tr.decision_delay else late
+            tr.update(lab, t, fg=(fg * 255).round().astype(np.uint8) if t % 2 else fg)
+        return tr
+
+    off = ride(TrackConfig())
+    assert off.distinct_count == 2
+    assert [round(np.median(t.fg), 2) for t in off.tracks.values()] == [0.9, 0.6]
+    on = ride(TrackConfig(min_fg=0.7))
+    assert on.distinct_count == 1
+    (sure,) = [t for t in on.tracks.values() if on.counts(t)]
+    assert sure.centroids[0][0] < 40  # the upper fish
+    assert all(t.decided == on.decision_delay + 1 for t in on.tracks.values())
+    # sure later on, unsure while it was decided: still not counted
+    assert ride(TrackConfig(min_fg=0.7), late=0.95).distinct_count == 1
+    with pytest.raises(ValueError, match="fg map is"):
+        Tracker().update(np.zeros((H, W), np.int32), 0, fg=np.zeros((H, W + 1)))
