@@ -34,8 +34,9 @@ import numpy as np
 from fishseg.tracking import Track, Tracker
 
 #: Codes of :meth:`CountedTracks.left_out`'s map: a track seen in fewer than
-#: ``track.min_frames`` frames, and one that did not ride the belt.
-SHORT, OFF_BELT = 1, 2
+#: ``track.min_frames`` frames, one that did not ride the belt, and one the maps were
+#: not sure of (``track.min_fg``).
+SHORT, OFF_BELT, UNSURE = 1, 2, 3
 
 
 class CountedTracks:
@@ -47,7 +48,7 @@ class CountedTracks:
         on_left_out: called as ``on_left_out(frame, left_out, track_ids)`` on each
             released frame that carries something (``frame`` not None), with
             ``left_out`` (H, W) uint8: 0 where nothing was left out, :data:`SHORT` /
-            :data:`OFF_BELT` on the pixels of tracks that are not counted, and
+            :data:`OFF_BELT` / :data:`UNSURE` on the pixels of tracks that are not counted, and
             ``track_ids`` (H, W) int32 the frame's tracker labels (to tell touching
             left-out tracks apart); its return value is carried on instead of ``frame``
             (the pipeline marks them on the overlay's image for review,
@@ -123,7 +124,7 @@ class CountedTracks:
             present: the ids in ``lab`` (computed when None).
 
         Returns:
-            (H, W) uint8: 0, :data:`SHORT` or :data:`OFF_BELT`.
+            (H, W) uint8: 0, :data:`SHORT`, :data:`OFF_BELT` or :data:`UNSURE`.
         """
         if present is None:
             present = np.flatnonzero(np.bincount(np.asarray(lab).ravel(), minlength=1))
@@ -131,7 +132,8 @@ class CountedTracks:
         for tid in present[present > 0].tolist():
             if tid not in self.output_id:
                 track = self.tracker.tracks[tid]
-                kind[tid] = SHORT if track.frames_seen < self.tracker.cfg.min_frames else OFF_BELT
+                kind[tid] = (SHORT if track.frames_seen < self.tracker.cfg.min_frames else
+                             OFF_BELT if self.tracker.rides_belt(track) is False else UNSURE)
         return kind[lab]
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fishseg.config import TrackConfig
-from fishseg.counted import OFF_BELT, SHORT, CountedTracks
+from fishseg.counted import OFF_BELT, SHORT, UNSURE, CountedTracks
 from fishseg.tracking import Tracker
 
 
@@ -138,3 +138,22 @@ def test_a_track_off_the_belt_is_marked_as_such():
     for i, lab, marks in out:
         assert np.array_equal(marks == OFF_BELT, glove) and not lab[glove].any()
         assert (lab[5:13, 2 + 3 * i:14 + 3 * i] == 1).all() and not marks[lab > 0].any()
+
+
+def test_a_track_the_maps_were_unsure_of_is_marked_as_such():
+    """track.min_fg: two fish ride the belt; the maps' foreground is 0.95 on one and
+    0.6 on the other, which is not counted and is marked UNSURE (not off the belt)."""
+    frames = [_frame([(5, 2 + 3 * i), (25, 2 + 3 * i)]) for i in range(12)]
+    tracker = Tracker(TrackConfig(min_frames=3, max_gap=2, min_fg=0.7))
+    release = CountedTracks(tracker, on_left_out=lambda f, m, ids: m)
+    out = []
+    for i, lab in enumerate(frames):
+        fg = np.where(lab > 0, 0.95, 0.0)
+        fg[20:, :] *= 0.6 / 0.95  # the lower fish
+        out += release.push(i, tracker.update(lab, i, fg=fg), i)
+    out += release.flush()
+    assert tracker.distinct_count == 1 and tracker.off_belt_count == 0
+    for i, lab, marks in out:
+        lower = _frame([(25, 2 + 3 * i)]) > 0
+        assert np.array_equal(marks == UNSURE, lower) and not lab[lower].any()
+        assert (lab[_frame([(5, 2 + 3 * i)]) > 0] == 1).all()

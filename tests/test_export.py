@@ -149,10 +149,12 @@ def test_left_out_detections_are_outlined_not_filled():
     left = np.zeros((H, W), np.uint8)
     left[5:20, 5:30] = 1                                     # a short track
     left[25:45, 40:75] = 2                                   # off the belt
+    left[5:22, 40:75] = 3                                    # the maps unsure of it
     frame = np.full((H, W, 3), 50, np.uint8)
     img = mark_left_out(frame, left)
     assert (frame == 50).all()                               # a new array
-    for kind, (y0, y1, x0, x1) in ((1, (5, 20, 5, 30)), (2, (25, 45, 40, 75))):
+    for kind, (y0, y1, x0, x1) in ((1, (5, 20, 5, 30)), (2, (25, 45, 40, 75)),
+                                   (3, (5, 22, 40, 75))):
         colour = LEFT_OUT_COLOURS[kind]
         ring = np.zeros((H, W), bool)
         ring[y0:y1, x0:x1] = True
@@ -162,7 +164,7 @@ def test_left_out_detections_are_outlined_not_filled():
         if kind == 1:
             assert (inside == 50).all()                      # not filled
         else:
-            assert (inside != 50).any()                      # "off belt" written on it
+            assert (inside != 50).any()                      # "off belt" / "unsure" on it
     assert (img[30:, :30] == 50).all()                       # belt away from both untouched
     assert mark_left_out(frame, np.zeros((H, W), np.uint8)) is frame
 

@@ -124,7 +124,9 @@ def track_colours(ids) -> np.ndarray:
 
 #: Outline colours (RGB) of detections left out of the count, by
 #: :mod:`fishseg.counted` kind: seen in too few frames (grey), off the belt (orange).
-LEFT_OUT_COLOURS = {1: (190, 190, 190), 2: (255, 150, 0)}
+LEFT_OUT_COLOURS = {1: (190, 190, 190), 2: (255, 150, 0), 3: (120, 170, 255)}
+#: What the overlay writes on a left-out track, by kind (none on short ones).
+LEFT_OUT_TEXT = {2: "off belt", 3: "unsure"}
 
 
 def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float,
@@ -151,7 +153,8 @@ def mark_left_out(frame: np.ndarray, left_out: np.ndarray,
         frame: (H, W, 3) uint8 RGB frame.
         left_out: (H, W) uint8 from :meth:`fishseg.counted.CountedTracks.left_out`:
             0 nothing, 1 a track seen in fewer than ``track.min_frames`` frames (grey
-            outline), 2 a track that did not ride the belt (orange outline, "off belt").
+            outline), 2 a track that did not ride the belt (orange outline, "off belt"),
+            3 a track the maps were not sure of (``track.min_fg``; blue, "unsure").
         track_ids: (H, W) int tracker labels of the frame: each left-out track is then
             outlined on its own (two touching ones of one kind are two outlines);
             without it, each connected area of one kind is one outline.
@@ -179,11 +182,11 @@ def mark_left_out(frame: np.ndarray, left_out: np.ndarray,
             contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL,
                                            cv2.CHAIN_APPROX_SIMPLE, offset=offset)
             cv2.drawContours(out, contours, -1, colour, thick, cv2.LINE_8)
-            if kind == 2:
+            if kind in LEFT_OUT_TEXT:
                 for c in contours:
                     x, y, w, h = cv2.boundingRect(c)
                     org = (x + w // 2 - int(40 * scale), y + h // 2)  # ~centred (Hershey)
-                    _text(out, "off belt", org, scale, colour)
+                    _text(out, LEFT_OUT_TEXT[kind], org, scale, colour)
     return out
 
 
