@@ -222,9 +222,11 @@ class TrackConfig:
                          "re-linked when it separates again (0 = max_gap for all)",
                          min=0, max=10000)
     min_fg: float = _f(0.0, "a track counts only if the median over its first frames (those "
-                       "that decide whether it counts) of its mean foreground probability "
-                       "is at least this: belt texture the maps half take for fish scores "
-                       "0.55-0.7, fish 0.7-0.97 (0 = the test off)", min=0.0, max=1.0)
+                       "that decide whether it counts) of the 90th percentile of the "
+                       "foreground map over its pixels is at least this: belt texture the "
+                       "maps half take for fish scores 0.6-0.8, fish 0.8-1 (0 = the test "
+                       "off; 0.85 on often empty, textured or low-resolution belts, but it "
+                       "undercounts dense piles: docs/accuracy.md)", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)

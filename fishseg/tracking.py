@@ -74,6 +74,9 @@ _MIN_RESPONSE = 0.05
 #: share of the belt's step (perspective: a fish nearer an oblique camera moves faster
 #: in the picture than the belt's one translation says; a glove standing still is a
 #: whole step off).
+#: Each instance's foreground score (``Track.fg``, ``track.min_fg``): this percentile
+#: of the fg map over its pixels.
+FG_PERCENTILE = 90
 _SAME_SHIFT = 2
 _SAME_SHARE = 0.5
 
@@ -95,8 +98,8 @@ class Track:
         midlines: length along the body in pixels (:func:`fishseg.midline.midline_length`)
             per seen frame; 0 where it was not measured (cut by the edge, or the
             track already had the tracker's ``midline_views`` measures).
-        fg: its mean foreground probability per seen frame (0 where the tracker was not
-            given the frame's fg map).
+        fg: its foreground score per seen frame: the :data:`FG_PERCENTILE` th percentile
+            of the fg map over its pixels (0 where the tracker was not given the map).
         decided: how many of its first sightings fell in its first ``decision_delay``
             updates (the sightings whether it counts is decided on).
         first_update: the tracker's update number (0, 1, ...) when it was first seen.
@@ -255,9 +258,10 @@ class Tracker:
                 and self.sure(track))
 
     def sure(self, track: Track) -> bool:
-        """Whether the maps were sure enough of a track: the median of its mean foreground
-        probability over the sightings of its first ``decision_delay`` updates is at
-        least ``cfg.min_fg`` (True when the test is off, or no fg map was given)."""
+        """Whether the maps were sure enough of a track: the median of its foreground
+        scores (:attr:`Track.fg`) over the sightings of its first ``decision_delay``
+        updates is at least ``cfg.min_fg`` (True when the test is off, or no fg map was
+        given)."""
         if self.cfg.min_fg <= 0:
             return True
         scores = [v for v in track.fg[:track.decided] if v > 0]
@@ -537,7 +541,7 @@ class Tracker:
                 arbitrary per frame.
             frame_index: the frame's number (recorded in the tracks).
             fg: optional (H, W) foreground probability map of the frame (float in [0, 1],
-                or uint8 0..255): each instance's mean is recorded (:attr:`Track.fg`)
+                or uint8 0..255): each instance's score is recorded (:attr:`Track.fg`)
                 for ``cfg.min_fg`` (:meth:`sure`).
 
         Returns:
@@ -557,14 +561,8 @@ class Tracker:
                               border=self.border, plane=self.plane)
         N = len(m)
         flat = ys * lab.shape[1] + xs   # (1-D indexing: cheaper than [ys, xs])
-        if fg is not None:
-            fg = np.asarray(fg)
-            if fg.shape != lab.shape:
-                raise ValueError(f"frame {frame_index}: fg map is {fg.shape}, labels {lab.shape}")
-            scale = 255.0 if fg.dtype == np.uint8 else 1.0
-            fg_mean = np.bincount(pos, fg.ravel()[flat].astype(np.float64), N) / np.maximum(m.area, 1) / scale
-        else:
-            fg_mean = np.zeros(N)
+        if fg is not None and np.shape(fg) != lab.shape:
+            raise ValueError(f"frame {frame_index}: fg map is {np.shape(fg)}, labels {lab.shape}")
         pos_img = np.zeros(lab.shape, np.int32)
         pos_img.ravel()[flat] = pos + 1
         # group pixels by instance; a 16-bit key makes the stable sort a linear radix sort
@@ -572,6 +570,12 @@ class Tracker:
         splits = np.cumsum(m.area)[:-1]
         inst_ys = np.split(ys[order].astype(np.int32), splits) if N else []
         inst_xs = np.split(xs[order].astype(np.int32), splits) if N else []
+        fg_score = np.zeros(N)
+        if fg is not None and N:  # how sure the maps are of each instance's surest part
+            fg = np.asarray(fg)
+            vals = fg.ravel()[flat][order].astype(np.float64)
+            vals /= 255.0 if fg.dtype == np.uint8 else 1.0
+            fg_score = np.array([np.percentile(v, FG_PERCENTILE) for v in np.split(vals, splits)])
 
         fg = lab > 0
         guess = self._phase_motion(fg)
@@ -624,7 +628,7 @@ class Tracker:
             if m.plane_cm is not None:
                 tr.cm.append(tuple(float(x) for x in m.plane_cm[c]))
             tr.midlines.append(self._midline(tr, inst_ys[c], inst_xs[c], m.touches_edge[c]))
-            tr.fg.append(float(fg_mean[c]))
+            tr.fg.append(float(fg_score[c]))
             if update - tr.first_update <= self.decision_delay:
                 tr.decided += 1
             new_live.append(_Live(int(track_of[c]), inst_ys[c], inst_xs[c], m.centroid[c].copy()))

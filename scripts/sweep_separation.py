@@ -129,8 +129,8 @@ def main() -> None:
                          "decreasing thresholds, or off")
     ap.add_argument("--split-area", nargs="+", type=int)
     ap.add_argument("--min-fg", nargs="+", type=float,
-                    help="track.min_fg values (a track setting: the least median mean "
-                         "foreground probability of a counted track; 0 = off)")
+                    help="track.min_fg values (a track setting: the least median "
+                         "foreground score of a counted track; 0 = off)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override of the model before its maps are made, e.g. "
                          "model.tta=true")

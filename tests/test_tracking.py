@@ -431,8 +431,9 @@ def test_a_bent_fish_gets_its_length_along_the_body():
 
 
 def test_tracks_the_maps_are_unsure_of_do_not_count():
-    """track.min_fg: a track counts only if its mean foreground probability, over the
-    sightings its count is decided on, has a median of at least min_fg. Two fish ride
+    """track.min_fg: a track counts only if its foreground score (a percentile of the
+    fg map over it), over the sightings its count is decided on, has a median of at
+    least min_fg. Two fish ride
     the belt; the maps are sure of one (0.9) and not of the other (0.6, as belt texture
     the maps half take for fish); the decision is made on the first sightings and does
     not change with later ones."""
