@@ -10,8 +10,9 @@ the body instead:
    Dijkstra over the 8-neighbour graph, steps of 1 and sqrt 2) from any pixel is one
    end, and the farthest from that end is the other. Side branches (fins, bumps of the
    outline) are left out;
-3. the path smoothed (a Gaussian of 2 px along it, ends held), so that the pixel
-   staircase of an oblique line (8% long at 22.5 degrees) does not count;
+3. the path smoothed (a Gaussian along it of half the body's median half-width, at
+   least 2 px; ends held), so that the pixel staircase of an oblique line (8% long at
+   22.5 degrees) and the skeleton's wiggles around fins do not count;
 4. the body's middle measured along the path, and each end part (:data:`END_SHARE` of
    the path at either end) as the extent of its pixels along the body's direction
    where that part begins: a skeleton stops short of a blunt snout, and on a forked
