@@ -38,6 +38,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from skimage.morphology import skeletonize
 
+from fishseg.measure import measure_instances
+
 #: Smoothing of the skeleton path along it: a Gaussian of this many times the body's
 #: median half-width (its wiggles around fins and markings are below the body's
 #: width), and at least SMOOTH_PX pixels.
@@ -89,16 +91,6 @@ def _longest_path(skel: np.ndarray) -> np.ndarray:
     return pts[order[::-1]]
 
 
-def _extent(pts: np.ndarray) -> float:
-    """Extent along the principal axis of (N, 2) pixel centres, + 1 for the pixels' size."""
-    if len(pts) < 2:
-        return float(len(pts))
-    d = pts - pts.mean(0)
-    _, vecs = np.linalg.eigh(d.T @ d)
-    u = d @ vecs[:, -1]
-    return float(u.max() - u.min() + 1.0)
-
-
 def midline_length(mask: np.ndarray) -> float:
     """Length in pixels of one object along its midline, snout to tail tip.
 
@@ -115,7 +107,6 @@ def midline_length(mask: np.ndarray) -> float:
         return 0.0
     (y0, y1), (x0, x1) = (np.flatnonzero(m.any(axis=a))[[0, -1]] for a in (1, 0))
     crop = np.pad(_largest_piece(m[y0:y1 + 1, x0:x1 + 1]), 1)
-    pix = np.argwhere(crop).astype(np.float64)
     path = _longest_path(skeletonize(crop))
     if len(path) > 2:
         half_width = np.median(ndimage.distance_transform_edt(crop)[tuple(path.astype(int).T)])
@@ -124,8 +115,9 @@ def midline_length(mask: np.ndarray) -> float:
         smooth[0], smooth[-1] = path[0], path[-1]
         path = smooth
     s = np.r_[0.0, np.cumsum(np.hypot(*np.diff(path, axis=0).T))] if len(path) else np.zeros(0)
-    if len(path) < 3 or s[-1] < 8:
-        return _extent(pix)
+    if len(path) < 3 or s[-1] < 8:  # too short for a path: the major-axis extent
+        return float(measure_instances(crop.astype(np.int32)).length[0])
+    pix = np.argwhere(crop).astype(np.float64)
     total = s[-1]
     # each object pixel belongs to the end part of the path nearest to it
     on_path = np.ones(crop.shape, bool)

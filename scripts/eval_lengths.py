@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import tempfile
 from pathlib import Path
 
@@ -105,8 +104,7 @@ def main() -> None:
         frames, seed = (int(x) for x in spec.split(":"))
         with tempfile.TemporaryDirectory(prefix="fishseg-lengths-") as tmp:
             t = Path(tmp)
-            synthesize(t / "in", frames=frames, seed=seed, cfg=synth_cfg, progress=False)
-            meta = json.loads((t / "in" / "meta.json").read_text())
+            meta = synthesize(t / "in", frames=frames, seed=seed, cfg=synth_cfg, progress=False)
             if args.oracle:
                 model = OracleMaps(t / "in" / "masks")
             segment_video(t / "in" / "video.mp4", t / "out", model=model, progress=False,
